@@ -1,0 +1,41 @@
+# Everything runs from .venv; targets create and fill it when it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# A CPU build unless told otherwise: on a machine without a GPU a plain `torch` requirement would pull
+# several GB of CUDA wheels. GPU users: make install TORCH_SPEC=torch TORCH_INDEX=https://download.pytorch.org/whl/cu128
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+PIP_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+ARGS ?=
+
+.PHONY: install train test lint tensorboard bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(PIP_INDEX_ARG) "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+train: install
+	$(PY) scripts/train.py $(ARGS)
+
+test: install
+	$(PY) -m pytest $(ARGS)
+
+lint: install
+	$(PY) -m ruff check src scripts tests
+	$(PY) -m ruff format --check src scripts tests
+	$(PY) -m mypy
+
+tensorboard: install
+	$(PY) -m tensorboard.main --logdir logs --host 127.0.0.1 --port $${PORT:-6006}
+
+bench: install
+	$(PY) scripts/bench.py $(ARGS)
+
+clean:
+	rm -rf logs outputs multirun .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

@@ -1,0 +1,25 @@
+"""The tutorial's ``print(f"Epoch: {epoch + 1}, Loss: {loss}")`` every N epochs, as a callback."""
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+
+class EpochPrinter(L.Callback):
+    """Prints ``Epoch: 100, Loss: 0.1234`` after every ``every_n_epochs``-th training epoch."""
+
+    def __init__(self, every_n_epochs: int = 100, metric: str = "train/loss") -> None:
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs={every_n_epochs} must be a positive integer")
+        self.every_n_epochs = every_n_epochs
+        self.metric = metric
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every_n_epochs:
+            return
+        loss = trainer.callback_metrics.get(self.metric)
+        if loss is None:
+            return
+        # One host sync every N epochs, not every step.
+        print(f"Epoch: {epoch}, Loss: {loss.item():.4f}", flush=True)

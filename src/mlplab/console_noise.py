@@ -1,0 +1,27 @@
+"""Known, harmless console noise from our dependencies, silenced once with the reason for each."""
+
+import logging
+import warnings
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Lightning's "💡 Tip: try installing litlogger/litmodels" lines advertise a cloud service.
+        return "💡 Tip" not in record.getMessage()
+
+
+def quiet_dependencies() -> None:
+    """Call after Hydra has set up logging and before Lightning builds a Trainer."""
+    lightning = logging.getLogger("lightning")
+    # Lightning adds its own console handler and also propagates to the root one Hydra set up:
+    # every line would print twice. The root handlers (console + the run's .log file) are enough.
+    for handler in list(lightning.handlers):
+        if type(handler) is logging.StreamHandler:
+            lightning.removeHandler(handler)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_DropTips())
+    # lightning 2.6 checks torch's deprecated LeafSpec inside its own code; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+    # train/loss is logged once per epoch (see Regressor.training_step), so the step-logging interval
+    # does not decide whether a short epoch gets a point on the curve.
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")

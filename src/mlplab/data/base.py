@@ -1,0 +1,95 @@
+"""Shared split-and-serve logic; subclasses only say where ``x_data``/``y_data`` come from."""
+
+import warnings
+from abc import abstractmethod
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from mlplab.data.batching import BatchIndexSampler, TensorPairDataset
+
+# Batches are gathers from in-memory tensors: worker processes would only add IPC cost.
+warnings.filterwarnings("ignore", message=r".*does not have many workers.*", category=PossibleUserWarning)
+
+STAGES = ("train", "val", "test")
+
+
+class TensorDataModule(L.LightningDataModule):
+    """Splits ``(x, y)`` into train/val/test with a seeded permutation and serves whole-tensor batches."""
+
+    def __init__(
+        self,
+        batch_size: int | None = 32,
+        eval_batch_size: int | None = None,
+        train_fraction: float = 0.8,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        split_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        fractions = (train_fraction, val_fraction, test_fraction)
+        if any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+            raise ValueError(f"data.train_fraction/val_fraction/test_fraction = {fractions} must be >= 0 and sum to 1")
+        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if value is not None and value < 1:
+                raise ValueError(f"data.{key}={value} must be a positive integer, or null for full batch")
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size if eval_batch_size is not None else batch_size
+        self.fractions = fractions
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.split_seed = split_seed
+        self.splits: dict[str, TensorPairDataset] = {}
+
+    @abstractmethod
+    def load(self) -> tuple[Tensor, Tensor]:
+        """All samples as float32 ``(x, y)`` of shapes ``(n, in_dim)`` and ``(n, out_dim)``."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        x, y = self.load()
+        n = len(x)
+        g = torch.Generator().manual_seed(self.split_seed)
+        order = torch.randperm(n, generator=g)
+        n_train = round(self.fractions[0] * n)
+        n_val = round(self.fractions[1] * n)
+        bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n)}
+        for name, (lo, hi) in bounds.items():
+            if hi - lo == 0 and self.fractions[STAGES.index(name)] > 0:
+                raise ValueError(f"the {name} split of {n} samples is empty; add samples or raise its fraction")
+            idx = order[lo:hi].sort().values  # keep file order within a split
+            self.splits[name] = TensorPairDataset(x[idx].contiguous(), y[idx].contiguous())
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        ds = self.splits["train"]
+        return ds.x.shape[1], ds.y.shape[1]
+
+    def _loader(self, split: str, batch_size: int | None, train: bool) -> DataLoader:
+        ds = self.splits[split]
+        sampler = BatchIndexSampler(
+            len(ds),
+            batch_size,
+            shuffle=train and self.shuffle,
+            drop_last=train and self.drop_last,
+            pad=train,
+        )
+        return DataLoader(ds, batch_size=None, sampler=sampler)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, train=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, train=False)

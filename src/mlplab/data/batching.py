@@ -1,0 +1,122 @@
+"""Whole-batch indexing: one tensor gather per batch instead of per-sample ``__getitem__`` + collate.
+
+The DataLoader runs with ``batch_size=None`` over :class:`BatchIndexSampler`, so each item it fetches is
+already a batch. The sampler reproduces ``DistributedSampler`` + ``BatchSampler`` exactly (same seeded
+permutation per epoch, same padding and rank shards), which the tests check.
+"""
+
+import math
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset, Sampler
+
+Index = Tensor | slice
+
+
+class TensorPairDataset(Dataset[tuple[Tensor, Tensor]]):
+    """``(x, y)`` rows of two aligned tensors, fetched a whole batch of indices at a time."""
+
+    def __init__(self, x: Tensor, y: Tensor) -> None:
+        if len(x) != len(y):
+            raise ValueError(f"features and targets differ in length: {len(x)} vs {len(y)}")
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: Index) -> tuple[Tensor, Tensor]:
+        if isinstance(index, Tensor) and index.device != self.x.device:
+            index = index.to(self.x.device, non_blocking=True)
+        return self.x[index], self.y[index]
+
+    def to(self, device: torch.device) -> "TensorPairDataset":
+        self.x, self.y = self.x.to(device), self.y.to(device)
+        return self
+
+
+def _dist_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class BatchIndexSampler(Sampler[Index]):
+    """Yields one index tensor (or a zero-copy slice) per batch of this rank's share of an epoch.
+
+    ``pad`` repeats leading samples so every rank gets the same count (what training needs to keep
+    ranks in step); evaluation uses ``pad=False`` so each sample is counted exactly once.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        batch_size: int | None,
+        shuffle: bool,
+        drop_last: bool = False,
+        pad: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.pad = pad
+        self.seed = seed
+        self.epoch = 0
+        self.start_batch = 0  # batches to skip when resuming mid-epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _shard_size(self) -> int:
+        rank, world = _dist_world()
+        if self.pad:
+            return math.ceil(self.num_samples / world)
+        return len(range(rank, self.num_samples, world))
+
+    def _batch(self) -> int:
+        return self.batch_size or max(self._shard_size(), 1)
+
+    def __len__(self) -> int:
+        n, b = self._shard_size(), self._batch()
+        return n // b if self.drop_last else math.ceil(n / b)
+
+    def indices(self) -> Tensor | None:
+        """This rank's sample order for the current epoch; ``None`` means ``0..n-1`` in order."""
+        rank, world = _dist_world()
+        if not self.shuffle and world == 1:
+            return None
+        if self.shuffle:
+            # Same seed source and generator use as DistributedSampler, so both give one permutation.
+            seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+            g = torch.Generator()
+            g.manual_seed(seed + self.epoch)
+            order = torch.randperm(self.num_samples, generator=g)
+        else:
+            order = torch.arange(self.num_samples)
+        if world > 1 and self.pad:
+            total = math.ceil(self.num_samples / world) * world
+            extra = total - self.num_samples
+            if extra:
+                reps = math.ceil(extra / self.num_samples)
+                order = torch.cat([order, order.repeat(reps)[:extra]])
+        return order[rank::world] if world > 1 else order
+
+    def __iter__(self) -> Iterator[Index]:
+        order, b, count = self.indices(), self._batch(), len(self)
+        start, self.start_batch = self.start_batch, 0
+        for i in range(start, count):
+            if order is None:
+                yield slice(i * b, min((i + 1) * b, self.num_samples))
+            else:
+                yield order[i * b : (i + 1) * b]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])

@@ -1,0 +1,60 @@
+"""The evaluation task: test metrics of a checkpoint, and its predictions on the test split."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig
+
+from mlplab.checkpoints import load_checkpoint, resolve_ckpt_path
+from mlplab.console_noise import quiet_dependencies
+from mlplab.errors import UserError
+from mlplab.instantiate import build_callbacks, build_loggers
+from mlplab.results import to_floats, write_metrics_json
+
+
+def load_model(cfg: DictConfig, ckpt_path: str) -> L.LightningModule:
+    """The model as saved: sizes come from the checkpoint's hyperparameters, not from the config."""
+    ckpt = load_checkpoint(ckpt_path)
+    model_cls = get_class(cfg.model._target_)
+    hparams = ckpt.get("hyper_parameters", {})
+    model = model_cls(**hparams)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise UserError(f"ckpt_path={ckpt_path}: weights do not fit {cfg.model._target_}: {e}") from None
+    return model
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    output_dir = Path(cfg.paths.output_dir)
+    quiet_dependencies()
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, output_dir)
+    if ckpt_path is None:
+        raise UserError("ckpt_path: give the checkpoint to evaluate, e.g. ckpt_path=logs/.../checkpoints/last.ckpt")
+    model = load_model(cfg, ckpt_path)
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    loggers = build_loggers(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        logger=loggers or False,
+        callbacks=build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers)),
+        enable_checkpointing=False,
+    )
+    trainer.test(model, datamodule=datamodule)
+    metrics = to_floats(trainer.callback_metrics)
+    if trainer.is_global_zero:
+        write_metrics_json(output_dir / "metrics.json", metrics)
+    if cfg.get("save_predictions", True):
+        batches = trainer.predict(model, datamodule=datamodule)
+        if trainer.is_global_zero and batches:
+            preds = torch.cat([b for b in batches if isinstance(b, torch.Tensor)])
+            torch.save(preds, output_dir / "predictions.pt")
+            print(f"Predictions:   {output_dir / 'predictions.pt'} {tuple(preds.shape)}")
+    print(f"Run directory: {output_dir}")
+    for key, value in metrics.items():
+        print(f"  {key:<16} {value:.6g}")
+    return metrics

@@ -1,0 +1,122 @@
+"""The LightningModule: the tutorial's net, its loss and optimizer, and the metrics around them."""
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection, R2Score
+
+from mlplab.loss import build_loss
+from mlplab.net import Net
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+Batch = tuple[Tensor, Tensor]
+
+
+class Regressor(L.LightningModule):
+    """Fits ``net`` to ``(x, y)`` batches; optimizer and scheduler arrive as partials from Hydra."""
+
+    _train_loss_sum: Tensor
+
+    def __init__(
+        self,
+        in_dim: int = 4,
+        hidden_dim: int = 10,
+        out_dim: int = 4,
+        loss: str = "mse",
+        optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+    ) -> None:
+        super().__init__()
+        # Partials are code, not data: keeping them out of the checkpoint lets it load weights-only.
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.net = Net(in_dim, hidden_dim, out_dim)
+        self.loss_fn = build_loss(loss)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        metrics = MetricCollection(
+            {
+                "mse": MeanSquaredError(),
+                "mae": MeanAbsoluteError(),
+                "r2": R2Score(multioutput="uniform_average"),
+            }
+        )
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        # Sample-weighted means, synced over ranks by torchmetrics: exact over the whole split.
+        self.val_loss = MeanMetric(nan_strategy="disable")
+        self.test_loss = MeanMetric(nan_strategy="disable")
+        self.register_buffer("_train_loss_sum", torch.zeros(()), persistent=False)
+        self._train_batches = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        x, y = batch
+        loss = self.loss_fn(self.net(x), y)
+        # A device-side running sum instead of self.log per step: no host sync, ~no Python cost.
+        self._train_loss_sum += loss.detach()
+        self._train_batches += 1
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        self._train_loss_sum.zero_()
+        self._train_batches = 0
+
+    def on_train_batch_end(self, outputs: Any, batch: Batch, batch_idx: int) -> None:
+        # Logged once, on the epoch's last batch, so epoch-end callbacks already see it.
+        if batch_idx + 1 >= self.trainer.num_training_batches and self._train_batches:
+            mean = self._train_loss_sum / self._train_batches
+            self.log("train/loss", mean, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+
+    def _eval_step(self, batch: Batch, loss_metric: MeanMetric, metrics: MetricCollection) -> None:
+        x, y = batch
+        pred = self.net(x)
+        # One entry per sample = a sample-weighted mean. (MeanMetric's `weight` is silently ignored
+        # under nan_strategy="disable" in torchmetrics 1.9; "disable" avoids a host sync per batch.)
+        loss_metric.update(self.loss_fn(pred, y).expand(len(x)))
+        metrics.update(pred, y)
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._eval_step(batch, self.val_loss, self.val_metrics)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._eval_step(batch, self.test_loss, self.test_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_eval("val", self.val_loss, self.val_metrics)
+        noise_variance = getattr(getattr(self.trainer, "datamodule", None), "noise_variance", None)
+        if noise_variance is not None:
+            # The best MSE any model can reach on this data: val/mse is read against it.
+            self.log("val/noise_floor", float(noise_variance))
+
+    def on_test_epoch_end(self) -> None:
+        self._log_eval("test", self.test_loss, self.test_metrics)
+
+    def _log_eval(self, stage: str, loss_metric: MeanMetric, metrics: MetricCollection) -> None:
+        # compute() syncs metric states over ranks, so these are whole-split values; reset() keeps
+        # the sanity check and earlier epochs out of the next result.
+        loss = loss_metric.compute()
+        values = metrics.compute()
+        loss_metric.reset()
+        metrics.reset()
+        # Already equal on every rank; sync_dist only tells Lightning so (an all-reduce of equal values).
+        self.log(f"{stage}/loss", loss, prog_bar=stage == "val", sync_dist=True)
+        self.log_dict(values, sync_dist=True)
+
+    def predict_step(self, batch: Batch | Tensor, batch_idx: int) -> Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self.net(x)
+
+    def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise ValueError("model.optimizer is not set; choose one with optimizer=sgd or optimizer=adam")
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

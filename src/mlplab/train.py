@@ -1,0 +1,75 @@
+"""The training task: fit, test the best checkpoint, write metrics.json and the HParams summary."""
+
+from pathlib import Path
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
+
+from mlplab.checkpoints import checkpoint_step, load_checkpoint, resolve_ckpt_path
+from mlplab.config_tree import print_config_tree
+from mlplab.console_noise import quiet_dependencies
+from mlplab.instantiate import build_callbacks, build_loggers, tensorboard_loggers
+from mlplab.results import flat_hparams, log_hparams_with_metrics, to_floats, write_metrics_json
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Runs one experiment described by ``cfg`` and returns its final metrics."""
+    output_dir = Path(cfg.paths.output_dir)
+    quiet_dependencies()
+    if getattr(rank_zero_only, "rank", 0) == 0:
+        print_config_tree(cfg)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    model: L.LightningModule = instantiate(cfg.model)
+    # Resuming: TensorBoard hides what the dead run logged after its checkpoint, so steps don't repeat.
+    purge_step = checkpoint_step(ckpt_path) + 1 if ckpt_path else None
+    loggers = build_loggers(cfg.get("logger"), purge_step)
+    callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        logger=loggers or False,
+        callbacks=callbacks,
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+    )
+
+    metrics: dict[str, float] = {}
+    if cfg.get("train", True):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        metrics.update(to_floats(trainer.callback_metrics))
+    checkpoint = trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
+    best_path = checkpoint.best_model_path if checkpoint else ""
+    if checkpoint is not None and checkpoint.best_model_score is not None:
+        metrics["val/loss_best"] = float(checkpoint.best_model_score)
+        metrics["best_epoch"] = float(load_checkpoint(best_path)["epoch"] + 1)
+    if cfg.get("test", True):
+        # Test the best checkpoint; without one (no checkpoint callback, or test-only) the current weights.
+        test_ckpt = best_path or (ckpt_path if not cfg.get("train", True) else None)
+        trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt, weights_only=True)
+        metrics.update(to_floats(trainer.callback_metrics))
+    metrics["epoch"] = float(trainer.current_epoch)
+    metrics["global_step"] = float(trainer.global_step)
+
+    if trainer.is_global_zero:
+        _report(cfg, trainer, metrics, output_dir, best_path)
+    return metrics
+
+
+def _report(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], output_dir: Path, best: str) -> None:
+    for tb in tensorboard_loggers(trainer.loggers):
+        new = {k: v for k, v in metrics.items() if k in ("val/loss_best", "best_epoch")}
+        shown = {k: v for k, v in metrics.items() if "/" in k}
+        log_hparams_with_metrics(tb, flat_hparams(cfg), shown, new, step=trainer.global_step)
+    write_metrics_json(output_dir / "metrics.json", metrics)
+    print(f"\nRun directory: {output_dir}")
+    if best:
+        print(f"Checkpoints:   {Path(best).parent} (best: {Path(best).name}, last: last.ckpt)")
+    for key, value in metrics.items():
+        print(f"  {key:<16} {value:.6g}")
+    if tensorboard_loggers(trainer.loggers):
+        print(f"TensorBoard:   .venv/bin/tensorboard --logdir {output_dir} --host 127.0.0.1  (or: make tensorboard)")
