@@ -41,7 +41,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         logger=loggers or False,
-        callbacks=build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers)),
+        callbacks=build_callbacks(
+            cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=cfg.trainer.get("enable_progress_bar", True)
+        ),
         enable_checkpointing=False,
     )
     trainer.test(model, datamodule=datamodule)

@@ -4,7 +4,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig
 
@@ -25,8 +25,11 @@ def build_loggers(group: DictConfig | None, purge_step: int | None = None) -> li
     return loggers
 
 
-def build_callbacks(group: DictConfig | None, has_logger: bool) -> list[L.Callback]:
+def build_callbacks(group: DictConfig | None, has_logger: bool, progress_bar: bool = True) -> list[L.Callback]:
+    """``progress_bar=False`` (trainer.enable_progress_bar=false) drops a configured bar instead of failing."""
     callbacks = [instantiate(conf) for conf in _entries(group)]
+    if not progress_bar:
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     if not has_logger:
         # LearningRateMonitor refuses to run without a logger; with logger=none there is nothing to monitor into.
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]

@@ -30,7 +30,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # Resuming: TensorBoard hides what the dead run logged after its checkpoint, so steps don't repeat.
     purge_step = checkpoint_step(ckpt_path) + 1 if ckpt_path else None
     loggers = build_loggers(cfg.get("logger"), purge_step)
-    callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers))
+    callbacks = build_callbacks(
+        cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=cfg.trainer.get("enable_progress_bar", True)
+    )
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         logger=loggers or False,

@@ -1,0 +1,128 @@
+"""Every config option composes and builds what it names; overrides change what they should."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from conftest import CONF, ROOT
+from mlplab.instantiate import build_callbacks, build_loggers
+
+GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "logger", "callbacks", "experiment", "debug"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def group_choices() -> list[tuple[str, str]]:
+    return [(g, o) for g in GROUPS for o in options(g)]
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    path = tmp_path / "data.csv"
+    rows = torch.randn(40, 8)
+    path.write_text("\n".join(",".join(f"{v:.5f}" for v in row.tolist()) for row in rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("group", "option"), group_choices())
+def test_every_option_composes_and_instantiates(group: str, option: str, make_cfg, csv_file: Path) -> None:
+    overrides = [f"{group}={option}"]
+    if group == "data" and option == "file":
+        overrides.append(f"data.path={csv_file}")
+    cfg = make_cfg(*overrides)
+    OmegaConf.resolve(cfg)  # every interpolation resolves
+
+    datamodule = instantiate(cfg.data)
+    assert isinstance(datamodule, L.LightningDataModule)
+    datamodule.setup("fit")
+    x, y = next(iter(datamodule.train_dataloader()))
+    assert x.dtype == y.dtype == torch.float32
+    assert x.shape[1] == cfg.data.in_dim and y.shape[1] == cfg.data.out_dim
+
+    model = instantiate(cfg.model)
+    assert isinstance(model, L.LightningModule)
+    assert [type(m).__name__ for m in (model.net.fc1, model.net.relu, model.net.fc2)] == ["Linear", "ReLU", "Linear"]
+    assert model(x).shape == y.shape
+
+    loggers = build_loggers(cfg.logger)
+    callbacks = build_callbacks(cfg.callbacks, has_logger=bool(loggers))
+    if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
+        with pytest.raises(Exception, match=r"(?i)gpu|cuda"):
+            instantiate(cfg.trainer, logger=False, callbacks=[])
+        return
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    assert isinstance(trainer, L.Trainer)
+
+
+def test_defaults_are_the_tutorials(make_cfg) -> None:
+    cfg = make_cfg()
+    model = instantiate(cfg.model)
+    assert (model.net.fc1.in_features, model.net.fc1.out_features, model.net.fc2.out_features) == (4, 10, 4)
+    assert isinstance(model.loss_fn, torch.nn.MSELoss)
+    optimizer = model.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.param_groups[0]["lr"] == 0.01
+
+
+def test_overrides_change_what_they_name(make_cfg) -> None:
+    cfg = make_cfg(
+        "optimizer=adam",
+        "optimizer.lr=0.5",
+        "model.hidden_dim=7",
+        "model.loss=huber",
+        "data.batch_size=5",
+        "data.in_dim=3",
+        "data.out_dim=2",
+        "trainer.max_epochs=3",
+        "scheduler=step",
+        "seed=0",
+    )
+    model = instantiate(cfg.model)
+    assert model.net.fc1.out_features == 7 and model.net.fc1.in_features == 3 and model.net.fc2.out_features == 2
+    assert isinstance(model.loss_fn, torch.nn.HuberLoss)
+    config = model.configure_optimizers()
+    assert isinstance(config["optimizer"], torch.optim.Adam) and config["optimizer"].param_groups[0]["lr"] == 0.5
+    assert isinstance(config["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.StepLR)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    x, y = next(iter(datamodule.train_dataloader()))
+    assert x.shape == (5, 3) and y.shape == (5, 2)
+    assert instantiate(cfg.trainer, logger=False, callbacks=[]).max_epochs == 3
+    assert cfg.seed == 0
+
+
+def test_seed_tutorial_experiment_is_the_notebooks_run(make_cfg) -> None:
+    cfg = make_cfg("experiment=seed_tutorial")
+    assert cfg.trainer.max_epochs == 1000
+    assert cfg.data.batch_size is None and cfg.data.shuffle is False  # full batch, in order
+    assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.lr == 0.01
+    assert cfg.model.loss == "mse" and cfg.model.hidden_dim == 10
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    batches = list(datamodule.train_dataloader())
+    assert len(batches) == 1 and len(batches[0][0]) == len(datamodule.splits["train"])
+
+
+def _imports_torch(*args: str) -> tuple[bool, str]:
+    probe = (
+        "import atexit, runpy, sys;"
+        "atexit.register(lambda: print('TORCH_IMPORTED' if 'torch' in sys.modules else 'TORCH_FREE'));"
+        f"sys.argv = ['scripts/train.py', *{list(args)!r}];"
+        "runpy.run_path('scripts/train.py', run_name='__main__')"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return "TORCH_IMPORTED" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("args", [("--help",), ("--cfg", "job"), ("experiment=seed_tutorial", "--cfg", "job")])
+def test_config_work_does_not_import_torch(args: tuple[str, ...]) -> None:
+    imported, out = _imports_torch(*args)
+    assert not imported, out
+    assert "data" in out

@@ -1,0 +1,112 @@
+"""The data modules: reproducible synthetic data, the user's files, and batches as the plain path gives them."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import BatchSampler, DistributedSampler, Sampler, SequentialSampler, TensorDataset
+
+from mlplab.data.batching import BatchIndexSampler, TensorPairDataset
+from mlplab.data.file import FileDataModule
+from mlplab.data.synthetic import SyntheticDataModule
+
+
+def test_synthetic_data_is_reproducible_from_its_own_seed() -> None:
+    a, b, c = (SyntheticDataModule(num_samples=50, seed=s).load() for s in (3, 3, 4))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_synthetic_noise_floor_is_the_noise_variance() -> None:
+    noisy = SyntheticDataModule(num_samples=20000, noise_std=0.3, seed=0)
+    clean = SyntheticDataModule(num_samples=20000, noise_std=0.0, seed=0)
+    (x, y), (x0, y0) = noisy.load(), clean.load()
+    assert torch.equal(x, x0)  # same inputs, same teacher: only the noise differs
+    assert noisy.noise_variance == pytest.approx(0.09)
+    # The teacher itself is the best predictor: its MSE is the noise variance.
+    assert torch.mean((y - y0) ** 2).item() == pytest.approx(0.09, rel=0.05)
+    assert x.mean().abs() < 0.05 and (x.std() - 1).abs() < 0.05  # N(0, 1) inputs
+
+
+def test_splits_follow_the_fractions_and_do_not_overlap() -> None:
+    dm = SyntheticDataModule(num_samples=100, train_fraction=0.6, val_fraction=0.3, test_fraction=0.1)
+    dm.setup("fit")
+    sizes = {k: len(v) for k, v in dm.splits.items()}
+    assert sizes == {"train": 60, "val": 30, "test": 10}
+    rows = torch.cat([dm.splits[k].x for k in ("train", "val", "test")])
+    assert len(torch.unique(rows, dim=0)) == 100
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npy", ".npz", ".pt"])
+def test_file_formats_load_the_same_table(tmp_path: Path, suffix: str) -> None:
+    table = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
+    path = tmp_path / f"data{suffix}"
+    if suffix == ".csv":
+        path.write_text("a,b,c,d,e,f,g,h\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in table))
+    elif suffix == ".npy":
+        np.save(path, table)
+    elif suffix == ".npz":
+        np.savez(path, x=table[:, :4], y=table[:, 4:])
+    else:
+        torch.save({"x": torch.from_numpy(table[:, :4]), "y": torch.from_numpy(table[:, 4:])}, path)
+    x, y = FileDataModule(path=str(path)).load()
+    assert x.dtype == torch.float32 and torch.allclose(x, torch.from_numpy(table[:, :4]))
+    assert torch.allclose(y, torch.from_numpy(table[:, 4:]))
+
+
+def test_csv_columns_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("t,u,v,w\n1,2,3,4\n5,6,7,8\n")
+    dm = FileDataModule(path=str(path), in_dim=2, out_dim=1, feature_columns=["w", "u"], target_columns=["t"])
+    x, y = dm.load()
+    assert x.tolist() == [[4, 2], [8, 6]] and y.tolist() == [[1], [5]]
+
+
+def plain_batches(n: int, b: int, shuffle: bool, drop_last: bool, rank: int, world: int, epoch: int, seed: int):
+    """What Lightning's plain path yields: DistributedSampler (or sequential) + BatchSampler + collate."""
+    ds = TensorDataset(torch.arange(n))
+    sampler: Sampler[int] = SequentialSampler(ds)
+    if world > 1 or shuffle:
+        distributed = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
+        distributed.set_epoch(epoch)
+        sampler = distributed
+    return [list(batch) for batch in BatchSampler(sampler, b, drop_last)]
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize(("n", "b", "drop_last"), [(10, 3, False), (10, 3, True), (12, 4, False), (7, 100, False)])
+def test_fast_batches_equal_the_plain_paths(monkeypatch, world, shuffle, n, b, drop_last) -> None:
+    ids = torch.arange(n)
+    dataset = TensorPairDataset(ids[:, None], ids[:, None])
+    for rank in range(world):
+        monkeypatch.setattr("mlplab.data.batching._dist_world", lambda rank=rank: (rank, world))
+        for epoch in (0, 1):
+            sampler = BatchIndexSampler(n, b, shuffle=shuffle, drop_last=drop_last, seed=7)
+            sampler.set_epoch(epoch)
+            fast = [dataset[idx][0].flatten().tolist() for idx in sampler]
+            assert fast == plain_batches(n, b, shuffle, drop_last, rank, world, epoch, seed=7)
+            assert len(sampler) == len(fast)
+
+
+def test_ranks_share_an_epoch_disjointly_and_eval_counts_each_sample_once(monkeypatch) -> None:
+    n, world = 11, 2
+    seen: list[int] = []
+    for rank in range(world):
+        monkeypatch.setattr("mlplab.data.batching._dist_world", lambda rank=rank: (rank, world))
+        sampler = BatchIndexSampler(n, 4, shuffle=False, pad=False)
+        seen += [i for idx in sampler for i in idx.tolist()]
+    assert sorted(seen) == list(range(n))
+    assert math.ceil(n / world) == 6
+
+
+def test_full_batch_and_shuffling_under_a_seed() -> None:
+    full = list(BatchIndexSampler(10, None, shuffle=False))
+    assert len(full) == 1 and full[0] == slice(0, 10)
+    first = [idx.tolist() for idx in BatchIndexSampler(10, 4, shuffle=True, seed=1)]
+    again = [idx.tolist() for idx in BatchIndexSampler(10, 4, shuffle=True, seed=1)]
+    other = [idx.tolist() for idx in BatchIndexSampler(10, 4, shuffle=True, seed=2)]
+    assert first == again != other
+    assert sorted(i for batch in first for i in batch) == list(range(10))

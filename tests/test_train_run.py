@@ -1,0 +1,119 @@
+"""Train as a user does (scripts/train.py in a subprocess) and check everything a run leaves behind."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from conftest import TINY, run_script
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar series under run_dir/tensorboard, as TensorBoard would show it."""
+    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def hparams_session(run_dir: Path) -> tuple[dict[str, object], list[str]]:
+    """The HParams plugin's hyperparameters and declared metric names, read from the event files."""
+    acc = EventAccumulator(str(run_dir / "tensorboard"))
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    params: dict[str, object] = {}
+    metrics: list[str] = []
+    for raw in content.values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(raw)
+        if data.HasField("session_start_info"):
+            for key, value in data.session_start_info.hparams.items():
+                params[key] = value.number_value if value.HasField("number_value") else value.string_value
+        if data.HasField("experiment"):
+            metrics = [m.name.tag for m in data.experiment.metric_infos]
+    return params, metrics
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    run_dir = tmp_path_factory.mktemp("train") / "run"
+    proc = run_script("train.py", *TINY, "optimizer.lr=0.05", f"hydra.run.dir={run_dir}")
+    return run_dir, proc.stdout + proc.stderr
+
+
+def test_a_run_leaves_config_checkpoints_events_and_metrics(trained: tuple[Path, str]) -> None:
+    run_dir, output = trained
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert "lr: 0.05" in (run_dir / ".hydra" / "config.yaml").read_text()
+    ckpts = {p.name for p in (run_dir / "checkpoints").glob("*.ckpt")}
+    assert "last.ckpt" in ckpts and len(ckpts) == 2  # last + the best by val/loss
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("train/loss", "val/loss", "val/mse", "val/mae", "val/r2", "test/loss", "test/mse", "val/loss_best"):
+        assert isinstance(metrics[key], float), key
+    assert metrics["val/noise_floor"] == pytest.approx(0.01)  # noise_std 0.1 squared
+    assert metrics["epoch"] == 2 and metrics["global_step"] == 2 * 4  # 64 samples * 0.8 / 16 per batch
+    # The script tells the user where things are.
+    assert f"Run directory: {run_dir}" in output and "TensorBoard:" in output and "Checkpoints:" in output
+
+
+def test_event_files_hold_curves_lr_and_hparams_with_final_metrics(trained: tuple[Path, str]) -> None:
+    run_dir, _ = trained
+    series = scalars(run_dir)
+    for tag in ("train/loss", "val/loss", "val/mse", "val/mae", "val/r2", "test/loss", "lr-SGD"):
+        assert tag in series, f"{tag} missing from {sorted(series)}"
+    assert [step for step, _ in series["train/loss"]] == [3, 7]  # one point per epoch, at its last step
+    assert series["lr-SGD"][0][1] == pytest.approx(0.05)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert series["test/loss"][-1][1] == pytest.approx(metrics["test/loss"])
+
+    params, metric_names = hparams_session(run_dir)
+    assert params["optimizer.lr"] == pytest.approx(0.05) and params["model.hidden_dim"] == 10
+    assert {"val/loss", "test/loss", "val/loss_best"} <= set(metric_names)
+    assert all(name in series for name in metric_names)  # HParams reads each metric from its scalar
+
+
+def test_eval_reports_the_checkpoints_test_metrics(trained: tuple[Path, str], tmp_path: Path) -> None:
+    run_dir, _ = trained
+    best = next(p for p in (run_dir / "checkpoints").glob("epoch*.ckpt"))
+    eval_dir = tmp_path / "eval"
+    run_script("eval.py", f"ckpt_path={best}", "data.num_samples=64", f"hydra.run.dir={eval_dir}")
+    evaluated = json.loads((eval_dir / "metrics.json").read_text())
+    trained_metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert evaluated["test/loss"] == pytest.approx(trained_metrics["test/loss"], rel=1e-6)
+    predictions = torch.load(eval_dir / "predictions.pt", weights_only=True)
+    assert predictions.shape == (64 - round(64 * 0.8) - round(64 * 0.1), 4)  # the test split
+
+
+def test_resume_continues_the_run_without_repeating_steps(trained: tuple[Path, str], tmp_path: Path) -> None:
+    run_dir, _ = trained
+    resumed = tmp_path / "resumed"
+    import shutil
+
+    shutil.copytree(run_dir, resumed)
+    args = [*TINY, "optimizer.lr=0.05", f"hydra.run.dir={resumed}", "ckpt_path=last"]
+    run_script("train.py", *[a for a in args if a != "trainer.max_epochs=2"], "trainer.max_epochs=4")
+    metrics = json.loads((resumed / "metrics.json").read_text())
+    assert metrics["epoch"] == 4 and metrics["global_step"] == 16
+    steps = [step for step, _ in scalars(resumed)["train/loss"]]
+    assert steps == [3, 7, 11, 15]  # continued, no duplicates
+
+
+@pytest.mark.parametrize("logger", ["csv", "none"])
+def test_other_loggers(logger: str, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_script("train.py", *TINY, f"logger={logger}", f"hydra.run.dir={run_dir}")
+    assert json.loads((run_dir / "metrics.json").read_text())["test/loss"] > 0
+    assert not (run_dir / "tensorboard").exists()
+    if logger == "csv":
+        header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0]
+        assert "train/loss" in header and "val/loss" in header
+    else:
+        assert not (run_dir / "csv").exists()
+
+
+def test_runs_without_run_dir_get_distinct_directories(tmp_path: Path) -> None:
+    for _ in range(2):
+        run_script("train.py", *TINY, "trainer.max_epochs=1", "test=false", f"paths.log_dir={tmp_path}")
+    runs = sorted((tmp_path / "train" / "runs").iterdir())
+    assert len(runs) == 2 and all((r / "metrics.json").is_file() for r in runs)
