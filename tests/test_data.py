@@ -69,7 +69,9 @@ def plain_batches(n: int, b: int, shuffle: bool, drop_last: bool, rank: int, wor
     ds = TensorDataset(torch.arange(n))
     sampler: Sampler[int] = SequentialSampler(ds)
     if world > 1 or shuffle:
-        distributed = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed)
+        distributed: DistributedSampler[int] = DistributedSampler(
+            ds, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed
+        )
         distributed.set_epoch(epoch)
         sampler = distributed
     return [list(batch) for batch in BatchSampler(sampler, b, drop_last)]
