@@ -16,8 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 resolvers.register()
 
-# A run small enough for tests: 2 epochs of 64 samples, no progress bar.
-TINY = ["trainer.max_epochs=2", "data.num_samples=64", "data.batch_size=16", "trainer.enable_progress_bar=false"]
+# A run small enough for tests: 2 epochs of 64 samples (4 steps each), train/loss every 2 steps, no bar.
+TINY = [
+    "trainer.max_epochs=2",
+    "data.num_samples=64",
+    "data.batch_size=16",
+    "trainer.log_every_n_steps=2",
+    "trainer.enable_progress_bar=false",
+]
 
 
 def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:

@@ -104,6 +104,13 @@ def test_ranks_share_an_epoch_disjointly_and_eval_counts_each_sample_once(monkey
     assert math.ceil(n / world) == 6
 
 
+def test_int32_permutation_is_the_int64_one() -> None:
+    # BatchIndexSampler draws int32 permutations to halve their memory; DistributedSampler uses int64.
+    a = torch.randperm(100_003, generator=torch.Generator().manual_seed(5))
+    b = torch.randperm(100_003, generator=torch.Generator().manual_seed(5), dtype=torch.int32)
+    assert torch.equal(a, b.long())
+
+
 def test_full_batch_and_shuffling_under_a_seed() -> None:
     full = list(BatchIndexSampler(10, None, shuffle=False))
     assert len(full) == 1 and full[0] == slice(0, 10)

@@ -22,6 +22,6 @@ def quiet_dependencies() -> None:
         handler.addFilter(_DropTips())
     # lightning 2.6 checks torch's deprecated LeafSpec inside its own code; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-    # train/loss is logged once per epoch (see Regressor.training_step), so the step-logging interval
-    # does not decide whether a short epoch gets a point on the curve.
+    # Lightning warns when an epoch has fewer batches than log_every_n_steps, but the interval counts
+    # global steps across epochs (Regressor.on_train_batch_end), so short epochs are still logged.
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")

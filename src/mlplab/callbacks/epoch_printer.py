@@ -7,18 +7,20 @@ from lightning.pytorch.utilities import rank_zero_only
 class EpochPrinter(L.Callback):
     """Prints ``Epoch: 100, Loss: 0.1234`` after every ``every_n_epochs``-th training epoch."""
 
-    def __init__(self, every_n_epochs: int = 100, metric: str = "train/loss") -> None:
+    def __init__(self, every_n_epochs: int = 100) -> None:
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs={every_n_epochs} must be a positive integer")
         self.every_n_epochs = every_n_epochs
-        self.metric = metric
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         if epoch % self.every_n_epochs:
             return
-        loss = trainer.callback_metrics.get(self.metric)
+        # The epoch's own mean loss (for a full batch: that step's loss, as the tutorial prints it).
+        loss = getattr(pl_module, "epoch_train_loss", None)
+        if loss is None:
+            loss = trainer.callback_metrics.get("train/loss")
         if loss is None:
             return
         # One host sync every N epochs, not every step.

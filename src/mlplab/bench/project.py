@@ -1,0 +1,50 @@
+"""The project's path as ``scripts/train.py`` builds it: composed config, default callbacks, TensorBoard on."""
+
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig
+
+from mlplab import resolvers
+from mlplab.instantiate import build_callbacks, build_loggers
+
+CONF = Path(__file__).resolve().parents[3] / "conf"
+
+
+def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
+    resolvers.register()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose(
+            "train", overrides=[f"paths.root_dir={output_dir}", f"paths.output_dir={output_dir}", *overrides]
+        )
+
+
+def build(cfg: DictConfig, progress_bar: bool = True) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """What ``mlplab.train.train`` builds; the model summary is left out (the bench prints a table instead)."""
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    loggers = build_loggers(cfg.get("logger"))
+    progress_bar = progress_bar and cfg.trainer.get("enable_progress_bar", True)
+    callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=progress_bar)
+    trainer = instantiate(
+        cfg.trainer,
+        logger=loggers or False,
+        callbacks=callbacks,
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+    )
+    return datamodule, model, trainer
+
+
+def time_fit(datamodule: L.LightningDataModule, model: L.LightningModule, trainer: L.Trainer) -> float:
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule)
+    if trainer.strategy.root_device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start

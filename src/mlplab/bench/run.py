@@ -1,0 +1,168 @@
+"""Runs the benchmark cases and prints the table (see README, "Speed")."""
+
+import contextlib
+import copy
+import io
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from mlplab.bench.hand import time_minibatch_epoch, time_tutorial
+from mlplab.bench.memory import peak_rss_bytes
+from mlplab.bench.project import build, compose_run, time_fit
+from mlplab.console_noise import quiet_dependencies
+
+
+@dataclass
+class Row:
+    work: str
+    hand_us_per_step: float
+    project_us_per_step: float
+    ratio: float
+    target: float
+    samples_per_s: float
+    peak_rss_mb: float
+
+
+def _prepare(overrides: list[str], tmp: Path) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, int]:
+    cfg = compose_run(overrides, tmp)
+    L.seed_everything(cfg.seed, verbose=False)
+    datamodule, model, trainer = build(cfg)
+    datamodule.setup("fit")
+    return datamodule, model, trainer, int(cfg.seed)
+
+
+def tutorial_case(accelerator: str, epochs: int, tmp: Path) -> Row:
+    # 1250 samples at the default 0.8/0.1/0.1 split: the 1000 training samples of the issue's measurement.
+    dm, model, trainer, _ = _prepare(
+        [
+            "experiment=seed_tutorial",
+            "data.num_samples=1250",
+            f"trainer.max_epochs={epochs}",
+            f"trainer.accelerator={accelerator}",
+        ],
+        tmp,
+    )
+    device = torch.device("cuda" if accelerator == "gpu" else "cpu")
+    x, y = (t.to(device) for t in (dm.splits["train"].x, dm.splits["train"].y))
+    net = copy.deepcopy(model.net).to(device)
+    time_tutorial(copy.deepcopy(net), x, y, epochs=20)  # warm-up: allocator, kernels, autograd graph
+    hand = time_tutorial(net, x, y, epochs=epochs)
+    with contextlib.redirect_stdout(io.StringIO()):  # the experiment's "Epoch: ..." lines
+        project = time_fit(dm, model, trainer)
+    return _row(
+        f"tutorial: {epochs} full-batch epochs of {len(x)} ({accelerator})", hand, project, epochs, epochs * len(x), 2.5
+    )
+
+
+def minibatch_case(accelerator: str, num_train: int, tmp: Path) -> Row:
+    dm, model, trainer, seed = _prepare(
+        [
+            f"data.num_samples={num_train * 5 // 4}",
+            "data.batch_size=1024",
+            "trainer.max_epochs=1",
+            f"trainer.accelerator={accelerator}",
+        ],
+        tmp,
+    )
+    device = torch.device("cuda" if accelerator == "gpu" else "cpu")
+    train = tuple(t.to(device) for t in (dm.splits["train"].x, dm.splits["train"].y))
+    val = tuple(t.to(device) for t in (dm.splits["val"].x, dm.splits["val"].y))
+    net = copy.deepcopy(model.net).to(device)
+    time_minibatch_epoch(copy.deepcopy(net), (train[0][:65536], train[1][:65536]), val, 1024, seed)  # warm-up
+    hand, steps = time_minibatch_epoch(net, train, val, 1024, seed)  # type: ignore[arg-type]
+    project = time_fit(dm, model, trainer)
+    return _row(f"N={num_train:,} batch 1024, 1 epoch + val ({accelerator})", hand, project, steps, num_train, 1.3)
+
+
+def _row(work: str, hand: float, project: float, steps: int, samples: int, target: float) -> Row:
+    return Row(
+        work,
+        hand / steps * 1e6,
+        project / steps * 1e6,
+        project / hand,
+        target,
+        samples / project,
+        peak_rss_bytes() / 2**20,
+    )
+
+
+def memory_case(big: int, small: int, tmp: Path) -> dict[str, float]:
+    """Peak RSS of a run at ``big`` samples minus one at ``small``, against the data tensors' bytes."""
+    results = []
+    for n in (small, big):
+        out = subprocess.run(
+            [sys.executable, "-m", "mlplab.bench.memory", str(n), str(tmp / f"mem{n}")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    extra = results[1]["peak_rss"] - results[0]["peak_rss"]
+    data = results[1]["data_bytes"]
+    return {
+        "small_n": small,
+        "big_n": big,
+        "small_peak_mb": results[0]["peak_rss"] / 2**20,
+        "big_peak_mb": results[1]["peak_rss"] / 2**20,
+        "data_mb": data / 2**20,
+        "ratio": extra / data,
+        "target": 1.25,
+    }
+
+
+def run(quick: bool, output: Path) -> dict[str, object]:
+    quiet_dependencies()
+    accelerators = ["cpu"] + (["gpu"] if torch.cuda.is_available() else [])
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        for acc in accelerators:
+            rows.append(tutorial_case(acc, 100 if quick else 1000, tmp / f"tut-{acc}"))
+            rows.append(minibatch_case(acc, 20_000 if quick else 1_000_000, tmp / f"mb-{acc}"))
+        memory = memory_case(200_000 if quick else 10_000_000, 1000, tmp)
+    report = {
+        "rows": [asdict(r) for r in rows],
+        "memory": memory,
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "threads": torch.get_num_threads(),
+        "quick": quick,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    _print(rows, memory, output)
+    return report
+
+
+def _print(rows: list[Row], memory: dict[str, float], output: Path) -> None:
+    table = Table(title="mlplab bench: project Trainer path vs. the hand-written loop (same data, same init)")
+    for col in ("work", "hand µs/step", "project µs/step", "ratio", "target", "samples/s", "peak RSS MB"):
+        table.add_column(col, justify="left" if col == "work" else "right")
+    for r in rows:
+        ok = "" if r.ratio <= r.target else " ✗"
+        table.add_row(
+            r.work,
+            f"{r.hand_us_per_step:.1f}",
+            f"{r.project_us_per_step:.1f}",
+            f"{r.ratio:.2f}×{ok}",
+            f"≤ {r.target}×",
+            f"{r.samples_per_s:,.0f}",
+            f"{r.peak_rss_mb:.0f}",
+        )
+    console = Console(width=140)
+    console.print(table)
+    console.print(
+        f"memory: N={memory['big_n']:,} peak {memory['big_peak_mb']:.0f} MB vs N={memory['small_n']:,} peak "
+        f"{memory['small_peak_mb']:.0f} MB: extra = {memory['ratio']:.2f} × the {memory['data_mb']:.0f} MB of "
+        f"data tensors (target ≤ {memory['target']}×)"
+    )
+    console.print(f"JSON: {output}")
