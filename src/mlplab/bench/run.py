@@ -153,8 +153,8 @@ def _print(rows: list[Row], memory: dict[str, float], output: Path) -> None:
             r.work,
             f"{r.hand_us_per_step:.1f}",
             f"{r.project_us_per_step:.1f}",
-            f"{r.ratio:.2f}×{ok}",
-            f"≤ {r.target}×",
+            f"{r.ratio:.2f}x{ok}",
+            f"≤ {r.target}x",
             f"{r.samples_per_s:,.0f}",
             f"{r.peak_rss_mb:.0f}",
         )
@@ -162,7 +162,7 @@ def _print(rows: list[Row], memory: dict[str, float], output: Path) -> None:
     console.print(table)
     console.print(
         f"memory: N={memory['big_n']:,} peak {memory['big_peak_mb']:.0f} MB vs N={memory['small_n']:,} peak "
-        f"{memory['small_peak_mb']:.0f} MB: extra = {memory['ratio']:.2f} × the {memory['data_mb']:.0f} MB of "
-        f"data tensors (target ≤ {memory['target']}×)"
+        f"{memory['small_peak_mb']:.0f} MB: extra = {memory['ratio']:.2f} x the {memory['data_mb']:.0f} MB of "
+        f"data tensors (target ≤ {memory['target']}x)"
     )
     console.print(f"JSON: {output}")

@@ -55,16 +55,22 @@ class TensorDataModule(L.LightningDataModule):
             return
         x, y = self.load()
         n = len(x)
-        g = torch.Generator().manual_seed(self.split_seed)
-        order = torch.randperm(n, generator=g)
+        order = self.split_order(n)
         n_train = round(self.fractions[0] * n)
         n_val = round(self.fractions[1] * n)
         bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n)}
         for name, (lo, hi) in bounds.items():
             if hi - lo == 0 and self.fractions[STAGES.index(name)] > 0:
                 raise ValueError(f"the {name} split of {n} samples is empty; add samples or raise its fraction")
-            idx = order[lo:hi].sort().values  # keep file order within a split
-            self.splits[name] = TensorPairDataset(x[idx].contiguous(), y[idx].contiguous())
+            if order is None:  # contiguous views: no copy of the data
+                self.splits[name] = TensorPairDataset(x[lo:hi], y[lo:hi])
+            else:
+                idx = order[lo:hi].sort().values  # keep file order within a split
+                self.splits[name] = TensorPairDataset(x[idx].contiguous(), y[idx].contiguous())
+
+    def split_order(self, n: int) -> Tensor | None:
+        """Which samples go to which split: a seeded permutation, or None for consecutive ranges."""
+        return torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
 
     @property
     def dims(self) -> tuple[int, int]:

@@ -95,7 +95,9 @@ class BatchIndexSampler(Sampler[Index]):
             seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
             g = torch.Generator()
             g.manual_seed(seed + self.epoch)
-            order = torch.randperm(self.num_samples, generator=g)
+            # int32 gives the same permutation as int64 (checked in tests) at half the memory.
+            dtype = torch.int32 if self.num_samples < 2**31 else torch.int64
+            order = torch.randperm(self.num_samples, generator=g, dtype=dtype)
         else:
             order = torch.arange(self.num_samples)
         if world > 1 and self.pad:

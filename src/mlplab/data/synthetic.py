@@ -5,7 +5,6 @@ from torch import Tensor
 
 from mlplab.data.base import TensorDataModule
 
-
 # Rows generated at a time: bounds the temporaries (the teacher's hidden layer is 4x wider than x).
 CHUNK = 1 << 18
 
