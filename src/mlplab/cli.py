@@ -1,9 +1,13 @@
 """What the entry scripts share: resolvers, and turning user errors into one line and an exit code."""
 
+import logging
 import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 
 from mlplab.errors import EXIT_USER_ERROR, UserError
 
@@ -20,5 +24,14 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
     except (UserError, ValueError) as e:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
+        if _in_multirun():
+            # sys.exit would end the whole sweep: Hydra records a raised error as this job failing
+            # (Optuna: a failed trial) and goes on with the next one. The line lands in the job's log.
+            logging.getLogger(__name__).error("error: %s", e)
+            raise
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(EXIT_USER_ERROR)
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN

@@ -1,0 +1,20 @@
+"""Table of runs: ``python scripts/compare.py runs=DIR [output=PATH]``; printed, saved as CSV and Markdown."""
+
+import hydra
+from omegaconf import DictConfig
+
+from mlplab import resolvers
+from mlplab.cli import run_reporting_errors
+
+resolvers.register()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="compare")
+def main(cfg: DictConfig) -> None:
+    from mlplab.compare import compare_runs
+
+    run_reporting_errors(lambda: compare_runs(cfg.runs, cfg.output, list(cfg.metrics), cfg.sort_by))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Predict with a checkpoint: ``python scripts/predict.py ckpt_path=PATH input=FILE output=FILE``."""
+
+import hydra
+from omegaconf import DictConfig
+
+from mlplab import resolvers
+from mlplab.cli import run_reporting_errors
+
+resolvers.register()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    from mlplab.predict import predict  # heavy imports only once a task runs
+
+    run_reporting_errors(lambda: predict(cfg))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""Loss curves as a PNG and the runs' table: ``python scripts/report.py runs=DIR output=curves.png``."""
+
+import hydra
+from omegaconf import DictConfig
+
+from mlplab import resolvers
+from mlplab.cli import run_reporting_errors
+
+resolvers.register()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="report")
+def main(cfg: DictConfig) -> None:
+    # Imported here, not at the top: --help must not pay for matplotlib and tensorboard.
+    from mlplab.report import report
+
+    run_reporting_errors(
+        lambda: report(cfg.runs, cfg.output, list(cfg.tags), list(cfg.metrics), cfg.sort_by, cfg.log_y)
+    )
+
+
+if __name__ == "__main__":
+    main()

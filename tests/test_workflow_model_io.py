@@ -1,0 +1,144 @@
+"""Using a trained model: predictions on files (csv/npy/pt) and exports checked against PyTorch."""
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from conftest import CONF, TINY, compose_config, run_script
+from mlplab.errors import UserError
+from mlplab.evaluate import load_model
+from mlplab.export import ExportMismatchError, check_outputs, export
+from mlplab.predict import predict
+from mlplab.train import train
+
+# Not the default 4 -> 4, so a test passes only if the sizes really come from the checkpoint.
+IN_DIM, OUT_DIM = 3, 2
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The last checkpoint of a real 2-epoch run of a 3 -> 6 -> 2 net."""
+    out = tmp_path_factory.mktemp("trained")
+    sizes = [f"data.in_dim={IN_DIM}", f"data.out_dim={OUT_DIM}", "model.hidden_dim=6", "logger=none"]
+    train(compose_config("train", [*TINY, *sizes], out))
+    return out / "checkpoints" / "last.ckpt"
+
+
+def tool_cfg(name: str, *overrides: str) -> DictConfig:
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose(name, overrides=list(overrides))
+
+
+def reference(ckpt: Path, x: torch.Tensor) -> torch.Tensor:
+    model = load_model(tool_cfg("predict", f"ckpt_path={ckpt}", "input=x", "output=y"), str(ckpt))
+    net = model.net
+    assert isinstance(net, torch.nn.Module)
+    with torch.inference_mode():
+        return net.eval()(x)
+
+
+def write_input(path: Path, x: torch.Tensor) -> None:
+    if path.suffix == ".csv":
+        np.savetxt(path, x.numpy(), delimiter=",", header="a,b,c", comments="")
+    elif path.suffix == ".npy":
+        np.save(path, x.numpy())
+    else:
+        torch.save(x, path)
+
+
+def read_output(path: Path) -> torch.Tensor:
+    if path.suffix == ".csv":
+        assert path.read_text().splitlines()[0] == "y0,y1"
+        return torch.from_numpy(np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float32, ndmin=2))
+    if path.suffix == ".npy":
+        return torch.from_numpy(np.load(path))
+    return torch.load(path, weights_only=True)
+
+
+@pytest.mark.parametrize(("src", "dst"), [("csv", "npy"), ("npy", "pt"), ("pt", "csv")])
+def test_predict_matches_the_model_in_every_format(ckpt: Path, tmp_path: Path, src: str, dst: str) -> None:
+    x = torch.randn(10, IN_DIM, generator=torch.Generator().manual_seed(1))
+    write_input(tmp_path / f"x.{src}", x)
+    out = tmp_path / f"y.{dst}"
+    # batch_size=4: 10 rows go through in three batches.
+    predict(tool_cfg("predict", f"ckpt_path={ckpt}", f"input={tmp_path / f'x.{src}'}", f"output={out}", "batch_size=4"))
+    got = read_output(out)
+    assert got.shape == (10, OUT_DIM)
+    torch.testing.assert_close(got, reference(ckpt, x), rtol=1e-6, atol=1e-6)
+
+
+def test_predict_names_shape_and_format_errors(ckpt: Path, tmp_path: Path) -> None:
+    def error(input_name: str, array: np.ndarray | None = None, **extra: str) -> str:
+        if array is not None:
+            np.save(tmp_path / input_name, array)
+        overrides = [f"ckpt_path={ckpt}", f"input={tmp_path / input_name}", f"output={tmp_path / 'y.npy'}"]
+        with pytest.raises(UserError) as info:
+            predict(tool_cfg("predict", *overrides, *(f"{k}={v}" for k, v in extra.items())))
+        return str(info.value)
+
+    assert "shape (5, 4), expected (n, 3)" in error("wide.npy", np.zeros((5, 4)))
+    assert "in_dim=3" in error("wide.npy")
+    assert "shape (3,), expected (n, 3)" in error("flat.npy", np.zeros(3))
+    assert "NaN or inf in sample 1" in error("nan.npy", np.array([[0, 0, 0], [0, np.nan, 0]]))
+    assert "unsupported format '.txt'" in error("x.txt")
+    assert "no such file" in error("missing.npy")
+    assert "batch_size=0" in error("ok.npy", np.zeros((2, 3)), batch_size="0")
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_predict_script_writes_the_file(ckpt: Path, tmp_path: Path) -> None:
+    x = torch.randn(7, IN_DIM)
+    write_input(tmp_path / "x.csv", x)
+    proc = run_script("predict.py", f"ckpt_path={ckpt}", "input=x.csv", "output=y.csv", cwd=tmp_path)
+    assert f"Predictions: y.csv (7, {OUT_DIM})" in proc.stdout
+    torch.testing.assert_close(read_output(tmp_path / "y.csv"), reference(ckpt, x), rtol=1e-6, atol=1e-6)
+    # A tool writes what it is asked for and nothing else: no run dir, .hydra/ or log file.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv", "y.csv"]
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torch_export", "torchscript"])
+@pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")  # TorchScript, on purpose
+def test_export_reproduces_the_model_with_a_dynamic_batch(ckpt: Path, tmp_path: Path, fmt: str) -> None:
+    suffix = {"onnx": ".onnx", "torch_export": ".pt2", "torchscript": ".pt"}[fmt]
+    out = tmp_path / f"model{suffix}"
+    export(tool_cfg("export", f"ckpt_path={ckpt}", f"format={fmt}", f"output={out}"))
+    x = torch.randn(13, IN_DIM)  # a batch size the export never saw
+    if fmt == "onnx":
+        session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
+    elif fmt == "torch_export":
+        got = torch.export.load(str(out)).module()(x)
+    else:
+        got = torch.jit.load(str(out))(x)
+    assert (got.detach() - reference(ckpt, x)).abs().max().item() <= 1e-5
+
+
+def test_export_check_fails_loudly_on_a_mismatch() -> None:
+    net = torch.nn.Linear(IN_DIM, OUT_DIM)
+    with pytest.raises(
+        ExportMismatchError, match=r"differ from the PyTorch model by up to 0\.00[0-9]+ \(> tolerance 1e-05\)"
+    ):
+        check_outputs(net, lambda x: net(x) + 1e-3, IN_DIM, 1e-5, "format=onnx")
+    with pytest.raises(ExportMismatchError, match="shape"):
+        check_outputs(net, lambda x: net(x)[:1], IN_DIM, 1e-5, "format=onnx")
+    assert check_outputs(net, lambda x: net(x) + 1e-7, IN_DIM, 1e-5, "format=onnx") <= 1e-5
+
+
+def test_export_refuses_unknown_formats_and_wrong_names(ckpt: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="format=tflite: not a known export format; allowed: onnx"):
+        export(tool_cfg("export", f"ckpt_path={ckpt}", "format=tflite"))
+    with pytest.raises(UserError, match=r"format=torch_export writes a \.pt2 file"):
+        export(tool_cfg("export", f"ckpt_path={ckpt}", "format=torch_export", f"output={tmp_path / 'm.onnx'}"))
+
+
+def test_export_script_checks_and_reports(ckpt: Path, tmp_path: Path) -> None:
+    proc = run_script("export.py", f"ckpt_path={ckpt}", "format=onnx", "output=model.onnx", cwd=tmp_path)
+    assert f"Exported: model.onnx (onnx, input x: (batch, {IN_DIM}) float32, output y)" in proc.stdout
+    assert "Checked:  max |onnx - PyTorch| = " in proc.stdout
+    assert "warn" not in proc.stderr.lower()
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]  # one self-contained file, nothing else
