@@ -29,6 +29,10 @@ def build(cfg: DictConfig, progress_bar: bool = True) -> tuple[L.LightningDataMo
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     loggers = build_loggers(cfg.get("logger"))
+    for logger in loggers:
+        # Opens the writer now: importing TensorBoard's protobufs (~0.3 s, once per process) is start-up
+        # cost, not part of the per-step cost this bench measures.
+        _ = logger.experiment
     progress_bar = progress_bar and cfg.trainer.get("enable_progress_bar", True)
     callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=progress_bar)
     trainer = instantiate(
