@@ -41,7 +41,7 @@ class Regressor(L.LightningModule):
         super().__init__()
         # Partials are code, not data: keeping them out of the checkpoint lets it load weights-only.
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        self.net = Net(in_dim, hidden_dim, out_dim)
+        self.net: Net = Net(in_dim, hidden_dim, out_dim)
         self.loss_fn = build_loss(loss)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -81,7 +81,7 @@ class Regressor(L.LightningModule):
         self._counts.epoch = 0
 
     def on_train_batch_end(self, outputs: Any, batch: Batch, batch_idx: int) -> None:
-        every = self.trainer.log_every_n_steps
+        every = int(getattr(self.trainer, "log_every_n_steps", 50))  # set by Lightning at run time
         # Same cadence as Lightning's step logging, so each logged value reaches the loggers.
         # The final batch of the run logs too, so even a run shorter than the interval has train/loss.
         final = batch_idx + 1 >= self.trainer.num_training_batches and self.current_epoch + 1 == self.trainer.max_epochs

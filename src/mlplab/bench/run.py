@@ -21,6 +21,8 @@ from mlplab.bench.hand import time_minibatch_epoch, time_tutorial
 from mlplab.bench.memory import peak_rss_bytes
 from mlplab.bench.project import build, compose_run, time_fit
 from mlplab.console_noise import quiet_dependencies
+from mlplab.data.base import TensorDataModule
+from mlplab.model import Regressor
 
 
 @dataclass
@@ -34,7 +36,7 @@ class Row:
     peak_rss_mb: float
 
 
-def _prepare(overrides: list[str], tmp: Path) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer, int]:
+def _prepare(overrides: list[str], tmp: Path) -> tuple[TensorDataModule, Regressor, L.Trainer, int]:
     cfg = compose_run(overrides, tmp)
     L.seed_everything(cfg.seed, verbose=False)
     datamodule, model, trainer = build(cfg)
@@ -116,11 +118,11 @@ def minibatch_case(accelerator: str, num_train: int, tmp: Path) -> Row:
         tmp,
     )
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
-    train = tuple(t.to(device) for t in (dm.splits["train"].x, dm.splits["train"].y))
-    val = tuple(t.to(device) for t in (dm.splits["val"].x, dm.splits["val"].y))
+    train = (dm.splits["train"].x.to(device), dm.splits["train"].y.to(device))
+    val = (dm.splits["val"].x.to(device), dm.splits["val"].y.to(device))
     net = copy.deepcopy(model.net).to(device)
     time_minibatch_epoch(copy.deepcopy(net), (train[0][:65536], train[1][:65536]), val, 1024, seed)  # warm-up
-    hand, steps = time_minibatch_epoch(net, train, val, 1024, seed)  # type: ignore[arg-type]
+    hand, steps = time_minibatch_epoch(net, train, val, 1024, seed)
     project = time_fit(dm, model, trainer)
     return _row(f"N={num_train:,} batch 1024, 1 epoch + val ({accelerator})", hand, project, steps, num_train, 1.3)
 
