@@ -12,6 +12,7 @@ from mlplab.checkpoints import checkpoint_step, load_checkpoint, resolve_ckpt_pa
 from mlplab.config_tree import print_config_tree
 from mlplab.console_noise import quiet_dependencies
 from mlplab.instantiate import build_callbacks, build_loggers, tensorboard_loggers
+from mlplab.model_summary import print_model_summary
 from mlplab.results import flat_hparams, log_hparams_with_metrics, to_floats, write_metrics_json
 
 
@@ -27,6 +28,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)
+    if getattr(rank_zero_only, "rank", 0) == 0:
+        print_model_summary(model, cfg.get("model_summary_depth", 2))
     # Resuming: TensorBoard hides what the dead run logged after its checkpoint, so steps don't repeat.
     purge_step = checkpoint_step(ckpt_path) + 1 if ckpt_path else None
     loggers = build_loggers(cfg.get("logger"), purge_step)
