@@ -6,6 +6,10 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+# Tests train tiny nets: one intra-op thread each is fastest, and leaves the other core to a parallel
+# test worker or the second rank of a DDP test. Set before anything imports torch; subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
