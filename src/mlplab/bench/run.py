@@ -170,10 +170,10 @@ def run(quick: bool, output: Path) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for acc in accelerators:
-            rows.append(tutorial_case(acc, 100 if quick else 1000, tmp / f"tut-{acc}"))
-            rows.append(floor_case(acc, 100 if quick else 1000, tmp / f"floor-{acc}"))
-            rows.append(minibatch_case(acc, 20_000 if quick else 1_000_000, tmp / f"mb-{acc}"))
-        memory = memory_case(200_000 if quick else 10_000_000, 1000, tmp)
+            rows.append(tutorial_case(acc, 50 if quick else 1000, tmp / f"tut-{acc}"))
+            rows.append(floor_case(acc, 50 if quick else 1000, tmp / f"floor-{acc}"))
+            rows.append(minibatch_case(acc, 8192 if quick else 1_000_000, tmp / f"mb-{acc}"))
+        memory = memory_case(50_000 if quick else 10_000_000, 1000, tmp)
     report = {
         "rows": [asdict(r) for r in rows],
         "memory": memory,

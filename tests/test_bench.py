@@ -1,0 +1,32 @@
+"""`make bench` runs end to end and reports every case; the ratios themselves are not asserted here."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+
+
+def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--quick", "--output", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    for header in ("hand µs/step", "project µs/step", "ratio", "samples/s", "peak RSS MB"):
+        assert header in proc.stdout
+    report = json.loads(out.read_text())
+    works = [row["work"] for row in report["rows"]]
+    assert any(w.startswith("tutorial") for w in works) and any(w.startswith("N=") for w in works)
+    assert any("floor" in w for w in works)
+    for row in report["rows"]:
+        assert row["hand_us_per_step"] > 0 and row["project_us_per_step"] > 0
+        assert math.isclose(row["ratio"], row["project_us_per_step"] / row["hand_us_per_step"], rel_tol=1e-6)
+    memory = report["memory"]
+    assert memory["big_n"] > memory["small_n"] and memory["data_mb"] > 0 and "ratio" in memory
