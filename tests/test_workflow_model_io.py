@@ -91,16 +91,6 @@ def test_predict_names_shape_and_format_errors(ckpt: Path, tmp_path: Path) -> No
     assert not (tmp_path / "y.npy").exists()
 
 
-def test_predict_script_writes_the_file(ckpt: Path, tmp_path: Path) -> None:
-    x = torch.randn(7, IN_DIM)
-    write_input(tmp_path / "x.csv", x)
-    proc = run_script("predict.py", f"ckpt_path={ckpt}", "input=x.csv", "output=y.csv", cwd=tmp_path)
-    assert f"Predictions: y.csv (7, {OUT_DIM})" in proc.stdout
-    torch.testing.assert_close(read_output(tmp_path / "y.csv"), reference(ckpt, x), rtol=1e-6, atol=1e-6)
-    # A tool writes what it is asked for and nothing else: no run dir, .hydra/ or log file.
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.csv", "y.csv"]
-
-
 @pytest.mark.parametrize("fmt", ["onnx", "torch_export", "torchscript"])
 @pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")  # TorchScript, on purpose
 def test_export_reproduces_the_model_with_a_dynamic_batch(ckpt: Path, tmp_path: Path, fmt: str) -> None:

@@ -12,8 +12,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import TINY, run_script
+from mlplab.curves import read_curves
 
-QUIET = [*TINY, "callbacks.model_summary=null"]
+# 4 steps per epoch: train/loss is logged every 2 steps so the curves have points.
+QUIET = [*TINY, "trainer.log_every_n_steps=2"]
 GRID = {(lr, dim) for lr in ("0.1", "0.01") for dim in ("8", "32")}
 
 
@@ -83,6 +85,17 @@ def test_compare_script_saves_csv_and_markdown_where_asked(grid: tuple[Path, str
     assert "error: runs=" in run_script("compare.py", f"runs={tmp_path / 'nothing'}", check=False).stderr
 
 
+def test_report_curves_are_the_runs_logged_scalars(grid: tuple[Path, str]) -> None:
+    sweep, _ = grid
+    metrics = json.loads((sweep / "0" / "metrics.json").read_text())
+    steps_per_epoch = metrics["global_step"] / metrics["epoch"]
+    curves = read_curves(sweep / "0", ["train/loss", "val/loss", "val/noise_floor"], steps_per_epoch).curves
+    assert curves["val/loss"].x == [1.0, 2.0]  # one point at the end of each epoch
+    assert curves["val/loss"].values[-1] == pytest.approx(metrics["val/loss"])
+    assert len(curves["train/loss"].x) == metrics["global_step"] // 2 and curves["train/loss"].x[-1] == 2.0
+    assert curves["val/noise_floor"].values[-1] == pytest.approx(0.1**2)
+
+
 def test_report_draws_the_curves_png_and_prints_the_table(grid: tuple[Path, str], tmp_path: Path) -> None:
     sweep, _ = grid
     png = tmp_path / "curves.png"
@@ -105,7 +118,7 @@ def _trials(db: Path) -> list[Any]:
 # optuna 2.10 on SQLAlchemy 1.4 (pinned: its storage needs < 2) announces the coming 2.0 on import.
 @pytest.mark.filterwarnings("ignore:Deprecated API features detected:DeprecationWarning")
 def test_optuna_records_failed_trials_goes_on_and_continues_from_sqlite(tmp_path: Path) -> None:
-    db = tmp_path / "study.db"
+    db = tmp_path / "optuna" / "study.db"  # a folder that does not exist yet
     # One trial per outcome: lr=0.05 trains, lr=1e6 diverges (NaN val/loss), lr=-1 raises in the optimizer.
     # The sampler's seed (1234, in conf/hparams_search/optuna.yaml) draws all three in 3 trials.
     common = [

@@ -119,12 +119,20 @@ def build_table(
     return Table(header, rows, common)
 
 
+def _short(cell: str) -> str:
+    # Optuna's lr=0.003326843910859364 reads as 0.00332684; the CSV keeps every digit.
+    try:
+        return f"{float(cell):.6g}" if len(cell) > 10 else cell
+    except ValueError:
+        return cell
+
+
 def to_markdown(table: Table) -> str:
     """The table for reading: without the absolute ``dir`` column and the overrides all runs share."""
     keep = [i for i, name in enumerate(table.header) if name != "dir" and name not in table.common]
 
     def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(cells[i].replace("|", "\\|") for i in keep) + " |"
+        return "| " + " | ".join(_short(cells[i]).replace("|", "\\|") for i in keep) + " |"
 
     lines = [line(table.header), line(["---"] * len(table.header)), *map(line, table.rows)]
     if table.common:

@@ -36,11 +36,12 @@ def _load(folder: Path) -> EventAccumulator:
     return acc
 
 
-def read_curves(run: Path, tags: list[str]) -> RunCurves:
+def read_curves(run: Path, tags: list[str], steps_per_epoch: float | None = None) -> RunCurves:
     """The ``tags`` scalars of ``run`` (missing ones are empty), merged over all its event folders.
 
-    Lightning logs an ``epoch`` scalar with every step it logs at; when present the curves are drawn
-    over epochs (1-based, as ``best_epoch``), so runs with different batch sizes line up.
+    Drawn over epochs, so runs with different batch sizes line up: with ``steps_per_epoch`` a point
+    logged after ``step + 1`` optimizer steps sits at ``(step + 1) / steps_per_epoch`` (train/loss is
+    logged within epochs); else at the 1-based epoch Lightning logged with it; else over steps.
     """
     points: dict[str, dict[int, float]] = {tag: {} for tag in tags}
     epoch_at_step: dict[int, float] = {}
@@ -60,6 +61,9 @@ def read_curves(run: Path, tags: list[str]) -> RunCurves:
     curves = {}
     for tag, by_step in points.items():
         steps = sorted(by_step)
-        x = [epoch_at_step[s] + 1 for s in steps] if by_epoch else [float(s) for s in steps]
+        if steps_per_epoch:
+            x = [(s + 1) / steps_per_epoch for s in steps]
+        else:
+            x = [epoch_at_step[s] + 1 if by_epoch else float(s) for s in steps]
         curves[tag] = Curve(x, [by_step[s] for s in steps])
-    return RunCurves(run, curves, "epoch" if by_epoch else "step")
+    return RunCurves(run, curves, "epoch" if steps_per_epoch or by_epoch else "step")

@@ -29,6 +29,13 @@ def _labels(run_dirs: Sequence[Path], root: Path) -> dict[Path, str]:
     return labels
 
 
+def _steps_per_epoch(run: Path) -> float | None:
+    """From the run's final ``global_step`` and ``epoch`` (metrics.json); None without them."""
+    metrics = load_run(run).metrics
+    steps, epochs = metrics.get("global_step"), metrics.get("epoch")
+    return steps / epochs if steps and epochs else None
+
+
 def _noise_floor(runs: Sequence[RunCurves]) -> float | None:
     values = {c.curves[NOISE_FLOOR].values[-1] for c in runs if c.curves[NOISE_FLOOR].values}
     if len(values) > 1:
@@ -63,7 +70,7 @@ def plot_curves(
     floor = _noise_floor(runs)
     rows_of_legend = math.ceil((len(runs) + 1) / 3)
     fig = Figure(figsize=(6 * len(tags), 4.5 + 0.25 * rows_of_legend), layout="constrained")
-    axes = fig.subplots(1, len(tags), squeeze=False)[0]
+    axes = fig.subplots(1, len(tags), squeeze=False, sharex=True)[0]
     for ax, tag in zip(axes, tags, strict=True):
         _draw(ax, runs, tag, labels, floor if tag.endswith("loss") else None, log_y)
     handles, names = axes[-1].get_legend_handles_labels()
@@ -87,7 +94,7 @@ def report(
     if out.suffix.lower() != ".png":
         raise UserError(f"output={output}: the report is a PNG image, give a path ending in .png")
     run_dirs = find_runs(root)
-    curves = [read_curves(run, [*tags, NOISE_FLOOR]) for run in run_dirs]
+    curves = [read_curves(run, [*tags, NOISE_FLOOR], _steps_per_epoch(run)) for run in run_dirs]
     drawn = [c for c in curves if any(c.curves[t].values for t in tags)]
     if not drawn:
         raise UserError(f"runs={root}: no {', '.join(tags)} scalars in any TensorBoard event file below it")
