@@ -14,9 +14,12 @@ resolvers.register()
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | str | None:
     # Imported here, not at the top: --help and --cfg job must not pay for torch and lightning.
+    from mlplab.distributed import ddp_job
     from mlplab.train import train
 
-    metrics = run_reporting_errors(lambda: train(cfg))
+    # DDP ranks that Lightning starts rerun this job's config (also inside -m); see mlplab.distributed.
+    with ddp_job(cfg, task="mlplab.train:train"):
+        metrics = run_reporting_errors(lambda: train(cfg))
     # A sweeper (hparams_search) minimizes what this returns.
     name = cfg.get("optimized_metric", "val/loss")
     value = metrics.get(name)

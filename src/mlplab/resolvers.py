@@ -1,14 +1,21 @@
 """OmegaConf resolvers the configs use; registered by the entry scripts before Hydra composes.
 
 Torch-free on purpose: it is imported for ``--help`` and ``--cfg job``.
+
+Under torchrun and ``srun`` every rank is a separate ``python scripts/train.py`` that composes its own
+config, so what must be shared by the ranks of one launch (the run directory's name) comes from what
+the launcher gives them all, and what only rank 0 should write (``.hydra/``) depends on the rank.
 """
 
 import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
+
+from mlplab.errors import UserError
 
 STAMP = "%Y-%m-%d_%H-%M-%S"
 
@@ -26,21 +33,73 @@ def _process_start(pid: int) -> float | None:
         return None
 
 
-def run_id() -> str:
-    """A run directory name, unique even for two runs started in the same second.
+def _stamp(seconds: float | None = None) -> str:
+    return time.strftime(STAMP, time.localtime(seconds))
 
-    Under torchrun every rank composes its own config, so the name comes from what the ranks of one
-    launch share: their parent agent's pid and start time.
+
+def _torchrun_run_id() -> str | None:
+    """The name all ranks of one torchrun launch agree on, or None outside torchrun."""
+    rdzv_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    if rdzv_id is None:
+        return None
+    if int(os.environ.get("GROUP_WORLD_SIZE", "1")) > 1:
+        # Several nodes: each has its own agent, so only the rendezvous id is common to all of them.
+        if rdzv_id in ("", "none"):
+            raise UserError(
+                "multi-node torchrun: pass a unique --rdzv-id (e.g. $SLURM_JOB_ID) so all nodes share one "
+                "run directory, or set hydra.run.dir=<a directory all nodes see>"
+            )
+        return f"torchrun_{rdzv_id}"
+    # One node: the ranks are children of one agent; its pid and start time name this launch.
+    agent = os.getppid()
+    started = _process_start(agent)
+    return None if started is None else f"{_stamp(started)}_torchrun{agent}"
+
+
+def _srun_run_id() -> str | None:
+    """Under ``srun`` with several tasks, the job and step ids are what all tasks share."""
+    job, step = os.environ.get("SLURM_JOB_ID"), os.environ.get("SLURM_STEP_ID")
+    if job is None or step is None or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+        return None
+    start = os.environ.get("SLURM_JOB_START_TIME")  # set by Slurm >= 22.05
+    prefix = f"{_stamp(float(start))}_" if start and start.isdigit() else ""
+    return f"{prefix}slurm{job}.{step}"
+
+
+def run_id() -> str:
+    """A run directory name, unique even for two runs started in the same second, and the same for
+    every rank of one torchrun or ``srun`` launch."""
+    return _torchrun_run_id() or _srun_run_id() or f"{_stamp()}_{secrets.token_hex(3)}"
+
+
+def global_rank() -> int:
+    """This process's rank as its launcher told it (torchrun: RANK, srun: SLURM_PROCID); 0 otherwise.
+
+    Processes that Lightning starts itself do not compose a config (see mlplab.distributed).
     """
-    if os.environ.get("TORCHELASTIC_RUN_ID") is not None:
-        parent = os.getppid()
-        started = _process_start(parent)
-        if started is not None:
-            return f"{time.strftime(STAMP, time.localtime(started))}_torchrun{parent}"
-    return f"{time.strftime(STAMP)}_{secrets.token_hex(3)}"
+    for key in ("RANK", "SLURM_PROCID"):
+        value = os.environ.get(key, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
+def on_rank_zero(value: Any) -> Any:
+    """``value`` on rank 0, null on the others: ``hydra.output_subdir: ${on_rank_zero:.hydra}``."""
+    return value if global_rank() == 0 else None
+
+
+def rank_suffix() -> str:
+    """``""`` on rank 0, ``_rank<N>`` on the others: each rank's log file gets its own name."""
+    rank = global_rank()
+    return f"_rank{rank}" if rank else ""
 
 
 def register() -> None:
     """Idempotent: scripts and tests may both call it."""
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", run_id, use_cache=True)
+    if not OmegaConf.has_resolver("on_rank_zero"):
+        OmegaConf.register_new_resolver("on_rank_zero", on_rank_zero)
+    if not OmegaConf.has_resolver("rank_suffix"):
+        OmegaConf.register_new_resolver("rank_suffix", rank_suffix)

@@ -1,0 +1,194 @@
+"""DDP on 2 CPU ranks (gloo), started every supported way: Lightning's own launch, torchrun, inside a
+Hydra multirun (basic launcher and submitit's local executor). Each run is a real subprocess; the runs
+are shared between assertions because DDP start-up dominates the cost."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT
+
+# 90 samples: train 72 (even, so 2 ranks x 8 = 1 process x 16 batch for batch), val 9 and test 9
+# (odd: the ranks' shards differ in size), eval batches of 2 (uneven batch counts per rank).
+COMMON = [
+    "data.num_samples=90",
+    "data.shuffle=false",
+    "data.eval_batch_size=2",
+    "trainer.max_epochs=3",
+    "optimizer.lr=0.05",
+    "trainer.enable_progress_bar=false",
+]
+DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+PER_RANK_BATCH = "data.batch_size=8"
+EVAL_METRICS = ("val/loss", "val/mae", "val/r2", "test/loss", "test/mae", "test/r2")
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+
+
+def metrics(run_dir: Path) -> dict[str, float]:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def assert_same_weights(a: Path, b: Path, atol: float = 1e-5) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.allclose(wa[key], wb[key], atol=atol, rtol=0), f"{key} differs between {a} and {b}"
+
+
+def assert_one_rank0_run(run_dir: Path) -> None:
+    """Every rank's output in one dir; checkpoints, metrics and TensorBoard from rank 0 alone."""
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert (run_dir / "metrics.json").is_file()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert (run_dir / "train_rank1.log").is_file(), "rank 1 logs beside rank 0"
+    # Event file names end in <host>.<pid>.<n>: one writing process.
+    writers = {p.name.split(".")[-2] for p in (run_dir / "tensorboard").rglob("events.out.tfevents.*")}
+    assert len(writers) == 1, writers
+
+
+class Run:
+    """A script started in the background; its output goes to a file (a pipe could fill and block it)."""
+
+    def __init__(self, command: list[str], cwd: Path) -> None:
+        cwd.mkdir(parents=True, exist_ok=True)
+        self.output = cwd.parent / f"{cwd.name}.out"
+        with self.output.open("w") as out:
+            self.proc = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+
+    def finish(self) -> None:
+        returncode = self.proc.wait(timeout=300)
+        assert returncode == 0, self.output.read_text()[-6000:]
+
+
+def train_py(*overrides: str) -> list[str]:
+    return [sys.executable, str(ROOT / "scripts" / "train.py"), *overrides]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """All runs start at once (DDP start-up is mostly waiting on imports: they overlap well on 2 cores);
+    each test waits for the ones it reads. Every run gets its own empty cwd, where stray dirs would show."""
+    base = tmp_path_factory.mktemp("ddp")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    sweep = f"hydra.sweep.dir={base / 'multirun' / 'sweep'}"
+    submitit = ["-m", "hydra/launcher=slurm_local", f"hydra.sweep.dir={base / 'submitit' / 'sweep'}"]
+    commands = {
+        # One process at batch 16, and 2 Lightning-launched ranks at batch 8, on the same data.
+        "one": train_py(*COMMON, "trainer.accelerator=cpu", "data.batch_size=16", f"hydra.run.dir={base / 'one'}"),
+        "ddp": train_py(*COMMON, *DDP, PER_RANK_BATCH, f"hydra.run.dir={base / 'ddp'}"),
+        # No hydra.run.dir: each rank composes its own config and the run_id resolver names the dir.
+        "torchrun": [*torchrun, *train_py(*COMMON, *DDP, PER_RANK_BATCH)[1:]],
+        "multirun": train_py("-m", *COMMON, *DDP, "data.batch_size=8,4", sweep),
+        "submitit": train_py(*submitit, *COMMON, *DDP, PER_RANK_BATCH),
+    }
+    RUNS.update({name: Run(command, base / f"{name}_cwd") for name, command in commands.items()})
+    yield base
+    for run in RUNS.values():
+        run.proc.kill()
+        run.proc.wait()
+
+
+RUNS: dict[str, Run] = {}
+
+
+def finished(*names: str) -> None:
+    for name in names:
+        RUNS[name].finish()
+
+
+def test_two_ranks_at_batch_b_equal_one_process_at_2b(base: Path) -> None:
+    finished("one", "ddp")
+    assert_same_weights(base / "one", base / "ddp")
+    assert metrics(base / "ddp")["global_step"] == metrics(base / "one")["global_step"] == 3 * 5
+
+
+def test_eval_metrics_cover_the_whole_split_across_ranks(base: Path) -> None:
+    finished("one", "ddp")
+    one, ddp = metrics(base / "one"), metrics(base / "ddp")
+    for key in EVAL_METRICS:
+        assert ddp[key] == pytest.approx(one[key], rel=1e-5, abs=1e-6), key
+
+
+def test_lightning_launch_writes_one_run_dir(base: Path) -> None:
+    finished("ddp")
+    assert_one_rank0_run(base / "ddp")
+    assert list((base / "ddp_cwd").iterdir()) == [], "a child rank composed a config and made a run dir"
+
+
+def test_torchrun_ranks_share_one_run_dir(base: Path) -> None:
+    finished("torchrun", "ddp")
+    assert [p.name for p in (base / "torchrun_cwd").iterdir()] == ["logs"]
+    (run_dir,) = (base / "torchrun_cwd" / "logs" / "train" / "runs").iterdir()
+    assert "torchrun" in run_dir.name
+    assert_one_rank0_run(run_dir)
+    assert_same_weights(run_dir, base / "ddp")
+
+
+def test_multirun_jobs_run_their_own_overrides_in_their_own_dirs(base: Path) -> None:
+    finished("multirun", "ddp")
+    sweep = base / "multirun" / "sweep"
+    assert list((base / "multirun_cwd").iterdir()) == []
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")) == ["0", "1"]
+    for job in ("0", "1"):
+        assert_one_rank0_run(sweep / job)
+    assert_same_weights(sweep / "0", base / "ddp")
+    # Another batch size gives other weights: 1e-5 is a tolerance that tells runs apart.
+    diff = (weights(sweep / "0")["net.fc1.weight"] - weights(sweep / "1")["net.fc1.weight"]).abs().max()
+    assert diff > 1e-3
+    # Job 1: 72 samples / 2 ranks / batch 4 = 9 steps per epoch; the children ran that job too.
+    assert "data.batch_size=4" in (sweep / "1" / ".hydra" / "overrides.yaml").read_text()
+    assert metrics(sweep / "1")["global_step"] == 3 * 9
+
+
+def test_submitit_local_launcher_runs_ddp_jobs(base: Path) -> None:
+    finished("submitit", "ddp")
+    sweep = base / "submitit" / "sweep"
+    assert list((base / "submitit_cwd").iterdir()) == []
+    assert_one_rank0_run(sweep / "0")
+    assert_same_weights(sweep / "0", base / "ddp")
+
+
+def _child_rank_pid(parent: int) -> int | None:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"mlplab.distributed_child" in cmdline:
+            return int(stat.parent.name)
+    return None
+
+
+def test_killed_rank_ends_the_job_with_its_rank_named(tmp_path: Path) -> None:
+    run_dir, log = tmp_path / "run", (tmp_path / "out.txt").open("w+")
+    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *DDP, "trainer.max_epochs=100000"]
+    command += ["data.num_samples=64", "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}"]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "checkpoints" / "last.ckpt").exists():  # training is under way
+            assert proc.poll() is None and time.monotonic() < deadline, "the run did not start training"
+            time.sleep(0.2)
+        child = _child_rank_pid(proc.pid)
+        assert child is not None
+        os.kill(child, signal.SIGKILL)
+        returncode = proc.wait(timeout=120)  # a hang fails here
+    finally:
+        proc.kill()
+    log.seek(0)
+    output = log.read()
+    assert returncode != 0
+    assert re.search(r"rank:? 1\b.*(killed by SIGKILL|terminated with code -9)", output), output[-3000:]
