@@ -147,8 +147,10 @@ def test_optuna_records_failed_trials_goes_on_and_continues_from_sqlite(tmp_path
     assert statuses.pop("1000000.0") in ("diverged", "failed")
     assert set(statuses.values()) <= {"failed"}
 
-    # A second launch with the same storage continues the same study: trial numbers go on from 3.
-    run_script("train.py", *common, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={tmp_path / 's2'}")
+    # A second launch with the same storage continues the same study: trial numbers go on from 3, and
+    # the sampler is reseeded so it does not replay the first trials.
+    more = run_script("train.py", *common, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={tmp_path / 's2'}")
+    assert "Continuing study 'mlplab' (3 trials stored): sampler seed 1234 + 3" in more.stdout + more.stderr
     trials = _trials(db)
     assert [t.number for t in trials] == [0, 1, 2, 3]
     assert trials[3].state.is_finished()

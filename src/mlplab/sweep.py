@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from mlplab.compare import compare_runs
 from mlplab.errors import UserError
@@ -26,13 +26,38 @@ class CompareRunsAtSweepEnd(Callback):
             log.warning(f"No comparison table for {sweep_dir}: {e}")
 
 
-class MakeSqliteStorageDir(Callback):
-    """Lets ``hydra.sweeper.storage=sqlite:///logs/optuna.db`` work before ``logs/`` exists.
+class ContinueOptunaStudy(Callback):
+    """Makes ``hydra.sweeper.storage=sqlite:///logs/optuna.db`` continue a study where it stopped.
 
-    SQLite creates no folders, and the Optuna sweeper opens the storage before any run makes one.
+    SQLite creates no folders, and the sweeper opens the storage before any run makes one: the folder
+    is made here. A seeded sampler restarted with the same seed would propose the study's first trials
+    again (its random start-up trials replay), so with ``n`` trials stored the seed becomes seed + n:
+    new trials, and still the same ones for the same command and history.
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        storage = OmegaConf.select(config, "hydra.sweeper.storage")
-        if isinstance(storage, str) and storage.startswith("sqlite:///"):
+        sweeper = config.hydra.sweeper
+        storage = sweeper.get("storage")
+        if not isinstance(storage, str):
+            return
+        if storage.startswith("sqlite:///"):
             Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        done = _stored_trials(storage, sweeper.get("study_name"))
+        seed = OmegaConf.select(sweeper, "sampler.seed")
+        if done and isinstance(seed, int):
+            with read_write(sweeper), open_dict(sweeper):
+                sweeper.sampler.seed = seed + done
+            log.info(f"Continuing study {sweeper.study_name!r} ({done} trials stored): sampler seed {seed} + {done}")
+
+
+def _stored_trials(storage: str, study_name: str | None) -> int:
+    import optuna
+
+    if study_name is None:
+        return 0
+    try:
+        summaries = optuna.study.get_all_study_summaries(storage)
+    except Exception as e:  # a storage that cannot be read: the sweeper reports it when it opens it
+        log.debug(f"optuna storage {storage}: {e}")
+        return 0
+    return next((s.n_trials for s in summaries if s.study_name == study_name), 0)
