@@ -1,6 +1,7 @@
 """Finding and safely reading checkpoints: weights-only, never code from the file."""
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise UserError(
-            f"ckpt_path={path}: refused, it needs more than weights to load (it could run code): "
-            f"{str(e).splitlines()[0]}"
-        ) from None
+        # The weights-only unpickler names the global (class or function) it would have had to call.
+        needed = re.search(r"GLOBAL (\S+)", str(e))
+        if needed:
+            raise UserError(
+                f"ckpt_path={path}: refused, it needs more than weights to load ({needed.group(1)}: it could run "
+                "code); only load checkpoints you trust, and this one only with your own torch.load"
+            ) from None
+        raise UserError(f"ckpt_path={path}: not a readable checkpoint (corrupt or truncated?)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise UserError(f"ckpt_path={path}: not a readable checkpoint (corrupt or truncated?): {e}") from None
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"ckpt_path={path}: not a readable checkpoint (corrupt or truncated?): {detail}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise UserError(f"ckpt_path={path}: not a Lightning checkpoint (no 'state_dict' inside)")
     return ckpt
@@ -44,3 +50,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def checkpoint_step(path: str) -> int:
     return int(load_checkpoint(path).get("global_step", 0))
+
+
+def check_fits(path: str, model: torch.nn.Module) -> None:
+    """The checkpoint's weights have the model's names and shapes (else: which differ, and the saved sizes)."""
+    saved = load_checkpoint(path)["state_dict"]
+    wanted = model.state_dict()
+    missing = sorted(set(wanted) - set(saved))
+    unexpected = sorted(set(saved) - set(wanted))
+    if missing or unexpected:
+        raise UserError(
+            f"ckpt_path={path}: a different model (missing {missing[:3]}, unexpected {unexpected[:3]}); "
+            "resume with the config it was trained with"
+        )
+    for name, tensor in wanted.items():
+        if tuple(saved[name].shape) != tuple(tensor.shape):
+            hparams = load_checkpoint(path).get("hyper_parameters", {})
+            sizes = ", ".join(f"{k}={v}" for k, v in hparams.items() if k.endswith("_dim"))
+            raise UserError(
+                f"ckpt_path={path}: a different architecture ({name} is {tuple(saved[name].shape)} in the file, "
+                f"{tuple(tensor.shape)} in this config); it was trained with {sizes or 'other sizes'}"
+            )

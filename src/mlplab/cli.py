@@ -1,36 +1,101 @@
-"""What the entry scripts share: resolvers, and turning user errors into one line and an exit code."""
+"""What the entry scripts share: one line and an exit code for every way a run can end early.
+
+Exit codes: 2 bad input (config, data, checkpoint), 3 training diverged, 130 Ctrl-C, 143 SIGTERM.
+Torch-free: the scripts import it for ``--help`` and ``--cfg job``.
+"""
 
 import logging
 import os
+import shutil
+import signal
 import sys
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from mlplab.errors import EXIT_USER_ERROR, UserError
+from mlplab.errors import EXIT_DIVERGED, EXIT_USER_ERROR, Interrupted, TrainingDiverged, UserError
 
 T = TypeVar("T")
+# What Hydra writes into a run dir before the task starts: a dir holding only these is no real run.
+HYDRA_ONLY = {".hydra"}
 
 
 def run_reporting_errors(task: Callable[[], T]) -> T:
-    """Runs ``task``; bad input ends the process with one line on stderr and exit code 2.
+    """Runs ``task``; ends the process with one line on stderr and the exit code of what went wrong.
 
-    ``HYDRA_FULL_ERROR=1`` shows the traceback instead, as it does for Hydra's own errors.
+    ``HYDRA_FULL_ERROR=1`` shows the traceback instead, as it does for Hydra's own errors. A run dir
+    that a failed start left with nothing but Hydra's files is removed, so it cannot pass for a run.
     """
+    run_dir = _run_dir()
+    fresh = run_dir is not None and _holds_no_run(run_dir)
     try:
-        return task()
+        with _signals_interrupt():
+            return task()
     except (UserError, ValueError) as e:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        if _in_multirun():
-            # sys.exit would end the whole sweep: Hydra records a raised error as this job failing
-            # (Optuna: a failed trial) and goes on with the next one. The line lands in the job's log.
-            logging.getLogger(__name__).error("error: %s", e)
-            raise
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_USER_ERROR)
+        if fresh and run_dir is not None and _holds_no_run(run_dir, allow_events=True):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        _exit(e, EXIT_USER_ERROR)
+    except TrainingDiverged as e:
+        _exit(e, EXIT_DIVERGED)
+    except Interrupted as e:
+        print(f"stopped: {e}", file=sys.stderr, flush=True)
+        sys.exit(e.exit_code)
+
+
+def _exit(error: Exception, code: int) -> NoReturn:
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    if _in_multirun():
+        # sys.exit would end the whole sweep: Hydra records a raised error as this job failing
+        # (Optuna: a failed trial) and goes on with the next one. The line lands in the job's log.
+        logging.getLogger(__name__).error("error: %s", error)
+        raise error
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    name = signal.Signals(signum).name
+    raise Interrupted(signum, f"interrupted by {name}; the last checkpoint, if any, is resumable with ckpt_path=last")
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """Ctrl-C or SIGTERM outside training stops at once with 130/143 (training saves first, see callbacks)."""
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in signums}
+    for s in signums:
+        signal.signal(s, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _run_dir() -> Path | None:
+    if not HydraConfig.initialized():
+        return None
+    output_dir = HydraConfig.get().runtime.output_dir
+    return Path(output_dir) if output_dir else None
+
+
+def _holds_no_run(run_dir: Path, allow_events: bool = False) -> bool:
+    """Only Hydra's files (and the job log); with ``allow_events``, also a logger dir without checkpoints."""
+    if not run_dir.is_dir():
+        return False
+    for entry in run_dir.iterdir():
+        if entry.name in HYDRA_ONLY or entry.suffix == ".log":
+            continue
+        if allow_events and entry.is_dir() and not any(entry.rglob("*.ckpt")) and entry.name != "checkpoints":
+            continue
+        return False
+    return True
 
 
 def _in_multirun() -> bool:

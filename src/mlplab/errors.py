@@ -1,8 +1,32 @@
-"""User-facing errors: the scripts print them as one line and exit non-zero, without a traceback."""
+"""User-facing errors and exit codes: the scripts print them as one line, without a traceback."""
+
+import signal
 
 
 class UserError(Exception):
     """Bad input that the user can fix; the message names the key, file or value and what is allowed."""
 
 
+class TrainingDiverged(Exception):
+    """The loss or the weights became NaN/inf; the message says when and what to change."""
+
+
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM stopped the run after its checkpoint was saved.
+
+    A BaseException, like KeyboardInterrupt: no ``except Exception`` on the way up may swallow it.
+    """
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for Ctrl-C, 143 for SIGTERM
+
+
 EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
+EXIT_SIGINT = 128 + signal.SIGINT
+EXIT_SIGTERM = 128 + signal.SIGTERM

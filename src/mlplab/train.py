@@ -1,5 +1,6 @@
 """The training task: fit, test the best checkpoint, write metrics.json and the HParams summary."""
 
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -8,7 +9,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from mlplab.checkpoints import checkpoint_step, load_checkpoint, resolve_ckpt_path
+from mlplab.callbacks.divergence import DivergenceGuard
+from mlplab.callbacks.interrupt import InterruptCheckpoint
+from mlplab.callbacks.resume_state import ResumeState
+from mlplab.checkpoint_io import SafeCheckpointIO
+from mlplab.checkpoints import check_fits, checkpoint_step, load_checkpoint, resolve_ckpt_path
+from mlplab.config_schema import validate_config
 from mlplab.config_tree import print_config_tree
 from mlplab.console_noise import quiet_dependencies
 from mlplab.instantiate import build_callbacks, build_loggers, tensorboard_loggers
@@ -18,6 +24,7 @@ from mlplab.results import flat_hparams, log_hparams_with_metrics, to_floats, wr
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Runs one experiment described by ``cfg`` and returns its final metrics."""
+    validate_config(cfg)  # before anything is built or written
     output_dir = Path(cfg.paths.output_dir)
     quiet_dependencies()
     if getattr(rank_zero_only, "rank", 0) == 0:
@@ -30,17 +37,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model: L.LightningModule = instantiate(cfg.model)
     if getattr(rank_zero_only, "rank", 0) == 0:
         print_model_summary(model, cfg.get("model_summary_depth", 2))
-    # Resuming: TensorBoard hides what the dead run logged after its checkpoint, so steps don't repeat.
-    purge_step = checkpoint_step(ckpt_path) + 1 if ckpt_path else None
+    if ckpt_path:
+        check_fits(ckpt_path, model)
+        # Resuming writes into the run's own checkpoint dir: ModelCheckpoint's "not empty" warning is moot.
+        warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
+    # Resuming: TensorBoard hides what the dead run logged after its checkpoint (step S logs at S-1 and
+    # before, the next step at S), so steps neither repeat nor go missing.
+    purge_step = checkpoint_step(ckpt_path) if ckpt_path else None
     loggers = build_loggers(cfg.get("logger"), purge_step)
     callbacks = build_callbacks(
         cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=cfg.trainer.get("enable_progress_bar", True)
     )
+    # Always on: NaN/inf stops the run; Ctrl-C/SIGTERM save first; RNG and loader position are checkpointed.
+    safety = [DivergenceGuard(), InterruptCheckpoint(output_dir / "checkpoints" / "last.ckpt"), ResumeState()]
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         logger=loggers or False,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *safety],
         enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        plugins=[SafeCheckpointIO()],  # atomic writes, weights-only reads
     )
 
     metrics: dict[str, float] = {}

@@ -10,6 +10,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from mlplab.data.batching import BatchIndexSampler, TensorPairDataset
+from mlplab.data.resumable import ResumableDataLoader
 
 # Batches are gathers from in-memory tensors: worker processes would only add IPC cost.
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*", category=PossibleUserWarning)
@@ -86,7 +87,9 @@ class TensorDataModule(L.LightningDataModule):
             drop_last=train and self.drop_last,
             pad=train,
         )
-        return DataLoader(ds, batch_size=None, sampler=sampler)
+        # The train loader saves its position in checkpoints: a mid-epoch resume skips what was trained on.
+        loader_cls = ResumableDataLoader if train else DataLoader
+        return loader_cls(ds, batch_size=None, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.batch_size, train=True)

@@ -68,6 +68,7 @@ class BatchIndexSampler(Sampler[Index]):
         self.seed = seed
         self.epoch = 0
         self.start_batch = 0  # batches to skip when resuming mid-epoch
+        self.batches_done = 0  # batches of the current pass handed out so far
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -112,13 +113,17 @@ class BatchIndexSampler(Sampler[Index]):
         order, b, count = self.indices(), self._batch(), len(self)
         start, self.start_batch = self.start_batch, 0
         for i in range(start, count):
+            self.batches_done = i + 1  # the loader position a checkpoint records (no prefetch: sized loader)
             if order is None:
                 yield slice(i * b, min((i + 1) * b, self.num_samples))
             else:
                 yield order[i * b : (i + 1) * b]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch}
+        return {"epoch": self.epoch, "batches_done": self.batches_done}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume mid-epoch: the next pass skips the batches the checkpointed run already trained on."""
         self.epoch = int(state["epoch"])
+        done = int(state.get("batches_done", 0))
+        self.start_batch = done if 0 < done < len(self) else 0

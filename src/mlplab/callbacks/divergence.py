@@ -1,0 +1,63 @@
+"""Stops a run whose loss or weights went NaN/inf, before such weights can be saved over a good checkpoint."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from mlplab.errors import TrainingDiverged
+
+ADVICE = (
+    "lower optimizer.lr{now}, clip gradients (trainer.gradient_clip_val=1.0), or add a schedule "
+    "(scheduler=cosine); resume from the last good checkpoint with ckpt_path=last"
+)
+
+
+def all_finite(tensors: list[Tensor]) -> bool:
+    """One host sync for the lot, not one per tensor."""
+    floats = [t.detach().isfinite().all() for t in tensors if t.is_floating_point()]
+    return bool(torch.stack(floats).all()) if floats else True
+
+
+def diverged_message(what: str, epoch: int, step: int, lr: float | None) -> str:
+    now = f" (now {lr:g})" if lr is not None else ""
+    return f"training diverged: {what} at epoch {epoch}, step {step}. Try: " + ADVICE.format(now=now)
+
+
+def _checkpoint_lr(checkpoint: Mapping[str, Any]) -> float | None:
+    try:
+        group = checkpoint["optimizer_states"][0]["param_groups"][0]
+        return float(group.get("initial_lr", group["lr"]))
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def refuse_nonfinite_checkpoint(checkpoint: Mapping[str, Any], path: str) -> None:
+    """Raises instead of letting NaN/inf weights replace ``path`` (the last good checkpoint stays)."""
+    state = checkpoint.get("state_dict", {})
+    if all_finite([t for t in state.values() if isinstance(t, Tensor)]):
+        return
+    what = f"the weights hold NaN/inf (not saved to {path}; the last good checkpoint is kept)"
+    raise TrainingDiverged(
+        diverged_message(
+            what, int(checkpoint.get("epoch", 0)), int(checkpoint.get("global_step", 0)), _checkpoint_lr(checkpoint)
+        )
+    )
+
+
+class DivergenceGuard(L.Callback):
+    """Checks the epoch's training loss and the weights once per epoch (one host sync per epoch)."""
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loss = getattr(pl_module, "epoch_train_loss", None)
+        if loss is None:
+            loss = trainer.callback_metrics.get("train/loss")
+        tensors = [*pl_module.parameters()] + ([loss] if isinstance(loss, Tensor) else [])
+        if all_finite(tensors):
+            return
+        group = trainer.optimizers[0].param_groups[0] if trainer.optimizers else {}
+        lr = group.get("initial_lr", group.get("lr"))  # the configured rate, before any schedule
+        what = "the training loss or the weights became NaN/inf"
+        raise TrainingDiverged(diverged_message(what, trainer.current_epoch, trainer.global_step, lr))

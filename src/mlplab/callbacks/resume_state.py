@@ -1,0 +1,92 @@
+"""What Lightning's resume leaves out: RNG states, and a consistent loop position after an epoch's last batch.
+
+Lightning's checkpoints hold no RNG state (Lightning issue #17543); they are stored here as tensors and
+plain numbers, so the checkpoint still loads weights-only. The train loader's position is saved by
+:class:`mlplab.data.resumable.ResumableDataLoader`.
+"""
+
+import random
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+
+def capture_rng() -> dict[str, Any]:
+    version, mt_state, gauss = random.getstate()
+    np_state: Any = np.random.get_state(legacy=True)
+    kind, keys, pos, has_gauss, cached = np_state
+    state: dict[str, Any] = {
+        "python": {"version": version, "state": torch.tensor(mt_state, dtype=torch.int64), "gauss": gauss},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": pos,
+            "has_gauss": has_gauss,
+            "cached": cached,
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"].tolist()), py["gauss"]))
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            np_state["kind"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _finish_epoch_on_last_batch(loops: dict[str, Any]) -> None:
+    """A checkpoint from an epoch's last batch (its validation end, typically) becomes an end-of-epoch one.
+
+    Lightning 2.6 resumes such a checkpoint as "mid-epoch", finds the epoch done, and starts the next
+    one without counting it (nor calling ``on_train_epoch_start``): every checkpoint of that next epoch
+    then claims a finished epoch, and resuming from one of those replays batches. Marking the batch and
+    the epoch finished makes the resume start the next epoch the normal way.
+    """
+    fit = loops.get("fit_loop", {})
+    batches, epochs = fit.get("epoch_loop.batch_progress"), fit.get("epoch_progress")
+    if not batches or not epochs or not batches.get("is_last_batch"):
+        return
+    cur, ep = batches["current"], epochs["current"]
+    saved_after_last_batch = cur["ready"] == cur["started"] == cur["processed"] == cur["completed"] + 1
+    if not (saved_after_last_batch and ep["ready"] == ep["started"] == ep["processed"] + 1):
+        return
+    for progress in (batches["current"], batches["total"]):
+        progress["completed"] += 1
+    for progress in (epochs["current"], epochs["total"]):
+        progress["processed"] += 1
+        progress["completed"] += 1
+    # Lightning adds this step itself only on its own "mid-epoch" path; the logger's step must continue.
+    fit["epoch_loop.state_dict"]["_batches_that_stepped"] += 1
+
+
+class ResumeState(L.Callback):
+    """RNG states saved with each checkpoint (this process's: rank 0's under DDP) and restored on resume."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return capture_rng()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if state_dict:
+            restore_rng(state_dict)
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        # Called before Lightning restores its loops from the same dict.
+        if "loops" in checkpoint:
+            _finish_epoch_on_last_batch(checkpoint["loops"])

@@ -1,0 +1,43 @@
+"""How checkpoint files are written and read: atomically, weights-only, and never with NaN weights."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+
+from mlplab.callbacks.divergence import refuse_nonfinite_checkpoint
+from mlplab.checkpoints import load_checkpoint
+
+
+def atomic_torch_save(obj: object, path: Path) -> None:
+    """Writes ``path`` whole or not at all: a crash mid-write leaves the previous file untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    # The rename itself is durable only once the directory entry is on disk.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO with atomic writes, a NaN check before each write, and weights-only reads."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        refuse_nonfinite_checkpoint(checkpoint, str(path))
+        atomic_torch_save(checkpoint, Path(path))
+
+    def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> Any:
+        # Always weights-only, whatever the caller asks: a checkpoint never runs code.
+        return load_checkpoint(path)

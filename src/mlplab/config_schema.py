@@ -1,0 +1,166 @@
+"""Checks a composed config before any work: unknown keys, wrong types, out-of-range values, missing devices.
+
+Run by the Hydra callback ``mlplab.hydra_callbacks.ValidateConfig`` before the run dir exists, and again
+at the start of each task (multirun jobs, direct calls). The first problem raises a UserError naming
+the key, the value and what is allowed.
+"""
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+
+from mlplab.errors import UserError
+from mlplab.target_signature import check_target_node
+
+Check = Callable[[Any], bool]
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def positive_int(v: Any) -> bool:
+    return _int(v) and v >= 1
+
+
+POSITIVE = (positive_int, "a positive integer")
+POSITIVE_OR_NULL = (lambda v: v is None or positive_int(v), "a positive integer, or null")
+FRACTION = (lambda v: _num(v) and 0 <= v <= 1, "a number from 0 to 1")
+NON_NEGATIVE = (lambda v: _num(v) and v >= 0, "a number >= 0")
+
+RULES: dict[str, tuple[Check, str]] = {
+    "seed": (lambda v: v is None or _int(v), "an integer, or null for unseeded"),
+    "ckpt_path": (lambda v: v is None or isinstance(v, str), "null, last, or a path to a .ckpt file"),
+    "train": (lambda v: isinstance(v, bool), "true or false"),
+    "test": (lambda v: isinstance(v, bool), "true or false"),
+    "data.batch_size": (POSITIVE_OR_NULL[0], "a positive integer, or null for full batch"),
+    "data.eval_batch_size": (POSITIVE_OR_NULL[0], "a positive integer, or null for data.batch_size"),
+    "data.num_samples": POSITIVE,
+    "data.in_dim": POSITIVE,
+    "data.out_dim": POSITIVE,
+    "data.noise_std": NON_NEGATIVE,
+    "data.train_fraction": (lambda v: _num(v) and 0 < v <= 1, "a number above 0, up to 1"),
+    "data.val_fraction": FRACTION,
+    "data.test_fraction": FRACTION,
+    "model.hidden_dim": POSITIVE,
+    "optimizer.lr": (lambda v: _num(v) and v > 0, "a positive number, e.g. 0.01"),
+    "optimizer.momentum": (lambda v: _num(v) and 0 <= v < 1, "a number from 0 up to (not incl.) 1"),
+    "optimizer.weight_decay": NON_NEGATIVE,
+    "trainer.max_epochs": (lambda v: v is None or positive_int(v) or v == -1, "a positive integer, or -1 for no limit"),
+    "trainer.num_nodes": POSITIVE,
+    "trainer.check_val_every_n_epoch": POSITIVE_OR_NULL,
+    "trainer.log_every_n_steps": POSITIVE,
+    "trainer.gradient_clip_val": (lambda v: v is None or (_num(v) and v >= 0), "a number >= 0, or null"),
+}
+
+
+def _get(tree: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain data, every interpolation resolved; ``???`` and broken references are errors."""
+    try:
+        tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as e:
+        raise UserError(f"{e.full_key}: needs a value (it is ???); set it, e.g. {e.full_key}=...") from None
+    except InterpolationResolutionError as e:
+        raise UserError(f"{e.full_key}: {str(e).splitlines()[0]}") from None
+    assert isinstance(tree, dict)
+    tree.pop("hydra", None)
+    return {str(k): v for k, v in tree.items()}
+
+
+def _check_rules(tree: dict[str, Any]) -> None:
+    for key, (check, allowed) in RULES.items():
+        present, value = _get(tree, key)
+        if present and not check(value):
+            raise UserError(f"{key}={value!r}: out of range or wrong type; allowed: {allowed}")
+    data = tree.get("data")
+    if isinstance(data, dict) and all(f"{s}_fraction" in data for s in ("train", "val", "test")):
+        fractions = [data[f"{s}_fraction"] for s in ("train", "val", "test")]
+        if abs(sum(fractions) - 1.0) > 1e-6:
+            raise UserError(
+                f"data.train_fraction/val_fraction/test_fraction={fractions}: sum to {sum(fractions):g}; "
+                "allowed: fractions that sum to 1"
+            )
+    loss = _get(tree, "model.loss")
+    if loss[0]:
+        from mlplab.loss import LOSSES
+
+        if loss[1] not in LOSSES:
+            raise UserError(f"model.loss={loss[1]!r}: unknown loss; allowed: {', '.join(LOSSES)}")
+
+
+def _check_files(tree: dict[str, Any]) -> None:
+    present, path = _get(tree, "data.path")
+    if present and isinstance(path, str) and not Path(path).is_file():
+        raise UserError(f"data.path={path}: no such file")
+    ckpt = tree.get("ckpt_path")
+    if isinstance(ckpt, str) and ckpt != "last" and not Path(ckpt).is_file():
+        raise UserError(f"ckpt_path={ckpt}: no such file; allowed: null, last, or a path to a .ckpt file")
+
+
+def _device_count(devices: Any) -> int | None:
+    if _int(devices):
+        return devices if devices > 0 else None  # -1: all there are
+    if isinstance(devices, str) and devices.strip().isdigit():
+        return int(devices)
+    if isinstance(devices, list):
+        return len(devices)
+    return None  # "auto"
+
+
+def check_devices(trainer: dict[str, Any]) -> None:
+    """Asks for no more than this machine has: a GPU only if one is visible, devices <= CPUs or GPUs."""
+    import torch
+
+    accelerator = str(trainer.get("accelerator", "auto"))
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    cpus = os.cpu_count() or 1
+    if accelerator in ("gpu", "cuda") and gpus == 0:
+        raise UserError(
+            f"trainer.accelerator={accelerator}: no CUDA GPU is visible on this machine; allowed: cpu or auto "
+            "(e.g. trainer=cpu)"
+        )
+    wanted = _device_count(trainer.get("devices", "auto"))
+    if wanted is None:
+        return
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and gpus > 0)
+    have, what = (gpus, "GPU(s)") if on_gpu else (cpus, f"CPUs and {'no GPU' if not gpus else 'accelerator=cpu'}")
+    if wanted > have:
+        raise UserError(
+            f"trainer.devices={trainer.get('devices')}: this machine has {have} {what}; allowed: 1..{have}, or auto"
+        )
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raises UserError for the first problem found; returns quietly for a config that can run."""
+    tree = resolved(cfg)
+    _check_rules(tree)
+    for key, node in tree.items():
+        if not isinstance(node, dict) or key == "paths":
+            continue
+        if "_target_" in node:
+            check_target_node(key, node)
+        else:  # name -> _target_ mappings: callbacks, logger
+            for name, entry in node.items():
+                if isinstance(entry, dict) and "_target_" in entry:
+                    check_target_node(f"{key}.{name}", entry)
+    if isinstance(tree.get("trainer"), dict):
+        check_devices(tree["trainer"])
+    _check_files(tree)

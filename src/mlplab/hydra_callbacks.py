@@ -1,0 +1,55 @@
+"""Hydra callbacks of the train/eval configs: checks that run before Hydra creates the run directory.
+
+Torch-free at import (Hydra instantiates callbacks for every run); the checks import what they need.
+"""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, open_dict
+
+from mlplab.errors import UserError
+
+# What a run leaves in its dir; finding any of these means the dir is taken.
+RUN_OUTPUTS = ("checkpoints", "metrics.json", "tensorboard", "csv")
+
+
+def refuse_taken_run_dir(run_dir: Path, ckpt_path: Any, can_resume: bool) -> None:
+    """A finished or interrupted run's dir is only written to again to resume it (train, ckpt_path=last)."""
+    taken = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
+    resuming = (
+        can_resume
+        and isinstance(ckpt_path, str)
+        and (ckpt_path == "last" or Path(ckpt_path).absolute().is_relative_to(run_dir))
+    )
+    if taken and not resuming:
+        raise UserError(
+            f"hydra.run.dir={run_dir}: already holds a run ({', '.join(taken)}); resume it with ckpt_path=last, "
+            "or choose a new hydra.run.dir"
+        )
+
+
+class ValidateConfig(Callback):
+    """Before a single run starts: the config is valid, and the run dir is new or being resumed."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from mlplab.cli import run_reporting_errors
+        from mlplab.config_schema import validate_config
+
+        def check() -> None:
+            # Hydra sets this itself only once the job starts; ${hydra:...} needs it to resolve.
+            HydraConfig.instance().set_config(config)
+            run_dir = Path(str(config.hydra.run.dir)).absolute()
+            task_cfg = copy.deepcopy(config)
+            with open_dict(task_cfg):
+                # The run dir does not exist yet, so ${hydra:runtime.output_dir} cannot resolve here.
+                task_cfg.paths.output_dir = str(run_dir)
+                del task_cfg["hydra"]
+            validate_config(task_cfg)
+            # Only the train task resumes; an eval into a training run's dir would overwrite its metrics.
+            refuse_taken_run_dir(run_dir, task_cfg.get("ckpt_path"), can_resume="train" in task_cfg)
+
+        run_reporting_errors(check)

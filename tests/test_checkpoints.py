@@ -1,0 +1,85 @@
+"""Checkpoint files: written atomically, read weights-only, hostile or wrong ones refused with one line."""
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY, compose_config, run_script
+from mlplab.checkpoint_io import SafeCheckpointIO
+from mlplab.checkpoints import load_checkpoint
+from mlplab.errors import UserError
+from mlplab.train import train
+
+
+class Touch:
+    """Unpickling this would run code: it creates ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (Path.touch, (str(self.marker),))
+
+
+class Unpicklable:
+    def __reduce__(self) -> tuple[object, ...]:
+        raise pickle.PicklingError("cannot pickle this (a crash in the middle of a write)")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("trained")
+    train(compose_config("train", [*TINY, "logger=none", "test=false"], run_dir))
+    return run_dir
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> tuple[Path, Path]:
+    marker = tmp_path / "code_ran"
+    path = tmp_path / "hostile.ckpt"
+    torch.save({"state_dict": {}, "payload": Touch(marker)}, path)
+    return path, marker
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_everywhere(hostile: tuple[Path, Path], tmp_path: Path) -> None:
+    path, marker = hostile
+    with pytest.raises(UserError, match="refused, it needs more than weights"):
+        load_checkpoint(path)
+    # Resume (train) and eval, as users run them: one line, exit 2, and the payload never ran.
+    with pytest.raises(UserError, match="refused"):
+        train(compose_config("train", [*TINY, "logger=none", f"ckpt_path={path}"], tmp_path / "resume"))
+    proc = run_script("eval.py", f"ckpt_path={path}", f"hydra.run.dir={tmp_path / 'eval'}", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "refused" in proc.stderr and "Traceback" not in proc.stderr
+    assert not marker.exists(), "loading the checkpoint executed code from it"
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_corrupt_checkpoints_give_one_clear_error(trained: Path, tmp_path: Path, damage: str) -> None:
+    good = (trained / "checkpoints" / "last.ckpt").read_bytes()
+    path = tmp_path / "bad.ckpt"
+    path.write_bytes({"truncated": good[: len(good) // 2], "garbage": b"not a checkpoint" * 10, "empty": b""}[damage])
+    with pytest.raises(UserError, match=r"bad.ckpt: not a readable checkpoint \(corrupt or truncated\?\)"):
+        load_checkpoint(path)
+
+
+def test_resuming_with_a_different_architecture_names_the_mismatch(trained: Path, tmp_path: Path) -> None:
+    ckpt = trained / "checkpoints" / "last.ckpt"
+    cfg = compose_config("train", [*TINY, "logger=none", "model.hidden_dim=20", f"ckpt_path={ckpt}"], tmp_path)
+    with pytest.raises(
+        UserError, match=r"a different architecture \(net.fc1.weight is \(10, 4\).*\(20, 4\).*hidden_dim=10"
+    ):
+        train(cfg)
+
+
+def test_checkpoint_writes_are_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "last.ckpt"
+    io = SafeCheckpointIO()
+    io.save_checkpoint({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, path)
+    with pytest.raises(pickle.PicklingError):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "extra": Unpicklable()}, path)
+    # The failed write left the previous checkpoint whole, and no temp file behind.
+    assert torch.equal(load_checkpoint(path)["state_dict"]["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]

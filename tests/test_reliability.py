@@ -1,0 +1,86 @@
+"""Runs that go wrong: divergence stops cleanly, runs never share or reuse a directory by accident."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, TINY, compose_config, run_script
+from mlplab import resolvers
+from mlplab.checkpoint_io import SafeCheckpointIO
+from mlplab.errors import TrainingDiverged
+from mlplab.train import train
+
+
+def assert_finite_checkpoint(path: Path) -> dict:
+    ckpt = torch.load(path, weights_only=True)
+    assert all(t.isfinite().all() for t in ckpt["state_dict"].values()), f"{path.name} holds NaN/inf weights"
+    return ckpt
+
+
+def test_divergence_stops_the_run_with_advice_and_exit_3(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = run_script("train.py", *TINY, "optimizer.lr=1e6", f"hydra.run.dir={run_dir}", check=False)
+    assert proc.returncode == 3
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: training diverged:") and "NaN/inf at epoch 0" in error
+    assert "lower optimizer.lr (now 1e+06)" in error and "Traceback" not in proc.stderr
+    assert not (run_dir / "metrics.json").exists()  # not reported as a finished run
+    for ckpt in (run_dir / "checkpoints").glob("*.ckpt"):
+        assert_finite_checkpoint(ckpt)
+
+
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    # lr 0.01 for epoch 0, then 1e6: epoch 0 is saved, epoch 1 diverges.
+    blow_up = ["scheduler=step", "scheduler.step_size=1", "scheduler.gamma=1e8", "logger=none"]
+    with pytest.raises(TrainingDiverged, match=r"at epoch 1.*lower optimizer.lr \(now 0.01\)"):
+        train(compose_config("train", [*TINY, *blow_up], tmp_path))
+    assert assert_finite_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["epoch"] == 0
+
+
+def test_divergence_is_caught_without_any_checkpointing(tmp_path: Path) -> None:
+    with pytest.raises(TrainingDiverged, match="NaN/inf at epoch 0"):
+        train(compose_config("train", [*TINY, "optimizer.lr=1e6", "callbacks=none", "logger=none"], tmp_path))
+
+
+def test_nan_weights_are_never_written_over_a_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "last.ckpt"
+    io = SafeCheckpointIO()
+    io.save_checkpoint({"state_dict": {"w": torch.ones(2)}, "epoch": 0}, path)
+    bad = {"state_dict": {"w": torch.tensor([1.0, float("nan")])}, "epoch": 1, "global_step": 8}
+    with pytest.raises(TrainingDiverged, match=r"not saved to .*last.ckpt; the last good checkpoint is kept"):
+        io.save_checkpoint(bad, path)
+    assert torch.equal(assert_finite_checkpoint(path)["state_dict"]["w"], torch.ones(2))
+
+
+def test_run_ids_differ_within_one_second() -> None:
+    ids = [resolvers.run_id() for _ in range(20)]
+    assert len(set(ids)) == 20 and len({i[:19] for i in ids}) <= 2  # same timestamp, still distinct
+
+
+def test_runs_started_together_get_their_own_directories(tmp_path: Path) -> None:
+    args = [sys.executable, str(ROOT / "scripts" / "train.py"), *TINY, "trainer.max_epochs=1", "test=false"]
+    procs = [
+        subprocess.Popen([*args, f"paths.log_dir={tmp_path}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
+    runs = sorted((tmp_path / "train" / "runs").iterdir())
+    assert len(runs) == 2
+    for run in runs:  # each run wrote its own complete set, nothing of the other's
+        assert (run / "metrics.json").is_file() and len(list((run / "checkpoints").glob("*.ckpt"))) == 2
+        assert len(list((run / "tensorboard").glob("events.*"))) == 2  # training + the final HParams/test one
+
+
+def test_a_finished_runs_directory_is_only_reused_to_resume_it(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_script("train.py", *TINY, "trainer.max_epochs=1", "test=false", f"hydra.run.dir={run_dir}")
+    config = (run_dir / ".hydra" / "config.yaml").read_text()
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
+    proc = run_script("train.py", *TINY, "optimizer.lr=0.5", f"hydra.run.dir={run_dir}", check=False)
+    assert proc.returncode == 2 and "already holds a run" in proc.stderr and "ckpt_path=last" in proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before  # untouched
+    assert (run_dir / ".hydra" / "config.yaml").read_text() == config
