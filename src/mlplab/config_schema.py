@@ -89,7 +89,7 @@ def _check_rules(tree: dict[str, Any]) -> None:
     for key, (check, allowed) in RULES.items():
         present, value = _get(tree, key)
         if present and not check(value):
-            raise UserError(f"{key}={value!r}: out of range or wrong type; allowed: {allowed}")
+            raise UserError(f"{key}={value!r} is invalid; allowed: {allowed}")
     data = tree.get("data")
     if isinstance(data, dict) and all(f"{s}_fraction" in data for s in ("train", "val", "test")):
         fractions = [data[f"{s}_fraction"] for s in ("train", "val", "test")]
@@ -98,12 +98,34 @@ def _check_rules(tree: dict[str, Any]) -> None:
                 f"data.train_fraction/val_fraction/test_fraction={fractions}: sum to {sum(fractions):g}; "
                 "allowed: fractions that sum to 1"
             )
+    if isinstance(data, dict) and "num_samples" in data:
+        _check_split_sizes(data)
     loss = _get(tree, "model.loss")
     if loss[0]:
         from mlplab.loss import LOSSES
 
         if loss[1] not in LOSSES:
             raise UserError(f"model.loss={loss[1]!r}: unknown loss; allowed: {', '.join(LOSSES)}")
+
+
+def _check_split_sizes(data: dict[str, Any]) -> None:
+    """Synthetic data: every split gets samples, and training gets at least one batch (the data module's sizes)."""
+    n = data["num_samples"]
+    n_train = round(data.get("train_fraction", 0.8) * n)
+    n_val = round(data.get("val_fraction", 0.1) * n)
+    sizes = {"train": n_train, "val": n_val, "test": n - n_train - n_val}
+    for split, size in sizes.items():
+        if size <= 0 and data.get(f"{split}_fraction", 0) > 0:
+            raise UserError(
+                f"data.num_samples={n}: the {split} split would be empty; allowed: more samples, or a larger "
+                f"data.{split}_fraction"
+            )
+    batch = data.get("batch_size")
+    if data.get("drop_last") and batch is not None and n_train < batch:
+        raise UserError(
+            f"data.batch_size={batch}: the train split has {n_train} samples and data.drop_last=true drops the "
+            f"partial batch, so no step would run; allowed: data.batch_size <= {n_train}, or data.drop_last=false"
+        )
 
 
 def _check_files(tree: dict[str, Any]) -> None:

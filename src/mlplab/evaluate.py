@@ -8,6 +8,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from mlplab.checkpoints import load_checkpoint, resolve_ckpt_path
+from mlplab.config_schema import validate_config
 from mlplab.console_noise import quiet_dependencies
 from mlplab.errors import UserError
 from mlplab.instantiate import build_callbacks, build_loggers
@@ -28,6 +29,7 @@ def load_model(cfg: DictConfig, ckpt_path: str) -> L.LightningModule:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
+    validate_config(cfg)  # before anything is built or written
     output_dir = Path(cfg.paths.output_dir)
     quiet_dependencies()
     if cfg.get("seed") is not None:

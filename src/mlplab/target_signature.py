@@ -1,5 +1,6 @@
 """Checks a ``_target_`` config node against the signature of what it instantiates: names and simple types."""
 
+import difflib
 import inspect
 import types
 import typing
@@ -74,8 +75,23 @@ def matches(value: Any, hint: Any) -> bool:
 
 
 def _describe(hint: Any) -> str:
-    text = str(hint) if not inspect.isclass(hint) else hint.__name__
-    return text.replace("typing.", "").replace("NoneType", "None")
+    """``Optional[Literal["a", "b"] | int]`` as ``'a', 'b' or int or null``."""
+    values: list[Any] = []
+    kinds: list[str] = []
+
+    def walk(h: Any) -> None:
+        origin = typing.get_origin(h)
+        if origin in (typing.Union, types.UnionType):
+            for arg in typing.get_args(h):
+                walk(arg)
+        elif origin is typing.Literal:
+            values.extend(typing.get_args(h))
+        else:
+            kinds.append("null" if h is type(None) else h.__name__ if inspect.isclass(h) else str(h))
+
+    walk(hint)
+    parts = [", ".join(repr(v) for v in values)] if values else []
+    return " or ".join([*parts, *dict.fromkeys(k.replace("typing.", "") for k in kinds)])
 
 
 def check_target_node(key: str, node: Mapping[str, Any]) -> None:
@@ -92,7 +108,11 @@ def check_target_node(key: str, node: Mapping[str, Any]) -> None:
         if name not in params:
             if takes_any:
                 continue
-            raise UserError(f"{key}.{name}={value!r}: not a setting of {path}; allowed: {', '.join(sorted(params))}")
+            close = difflib.get_close_matches(name, params, n=1)
+            hint = f"did you mean {key}.{close[0]}? " if close else ""
+            raise UserError(
+                f"{key}.{name}={value!r}: not a setting of {path}; {hint}allowed: {', '.join(sorted(params))}"
+            )
         hint = params[name]
         if not matches(value, hint):
-            raise UserError(f"{key}.{name}={value!r}: wrong type {type(value).__name__}; allowed: {_describe(hint)}")
+            raise UserError(f"{key}.{name}={value!r} is invalid; allowed: {_describe(hint)}")

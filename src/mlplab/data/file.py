@@ -1,5 +1,7 @@
 """``x_data``/``y_data`` from the user's file: ``.csv``, ``.npy``, ``.npz`` or ``.pt``."""
 
+import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,13 +31,34 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
     except ValueError:
         header = cells
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
+            table = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
     except ValueError as e:
-        raise DataFileError(f"data.path={path}: not a numeric CSV table ({e})") from None
+        # numpy's own advice ("use `usecols`...") is about its API, not about the user's file.
+        problem = str(e).split("; use `usecols`")[0].rstrip(".")
+        # numpy counts data rows from 0 here; users look for the file's line (from 1, header included).
+        cell = re.search(r"at row (\d+), column (\d+)", problem)
+        if cell and problem.startswith("could not convert"):
+            line = int(cell.group(1)) + 1 + (1 if header else 0)
+            problem = problem[: cell.start()] + f"on line {line}, column {cell.group(2)}"
+        raise DataFileError(f"data.path={path}: not a numeric CSV table ({problem})") from None
+    if table.size == 0:
+        raise DataFileError(f"data.path={path}: a header row but no data rows")
     return table, header
 
 
+def _check_numpy_header(path: Path) -> None:
+    """A clear word for files that only carry a NumPy suffix (``np.load`` would talk about pickles)."""
+    magic = {".npy": b"\x93NUMPY", ".npz": b"PK"}[path.suffix]
+    with path.open("rb") as f:
+        if f.read(len(magic)) != magic:
+            raise DataFileError(f"data.path={path}: not a {path.suffix} file (no NumPy {path.suffix} header)")
+
+
 def _read_tensors(path: Path, x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray | None]:
+    if path.suffix in (".npy", ".npz"):
+        _check_numpy_header(path)
     if path.suffix == ".npy":
         return np.load(path, allow_pickle=False), None
     if path.suffix == ".npz":
@@ -77,6 +100,21 @@ class FileDataModule(TensorDataModule):
         self.feature_columns = list(feature_columns) if feature_columns is not None else None
         self.target_columns = list(target_columns) if target_columns is not None else None
         self.x_key, self.y_key = x_key, y_key
+
+    def setup(self, stage: str | None = None) -> None:
+        try:
+            super().setup(stage)
+        except DataFileError:
+            raise
+        except ValueError as e:  # a split came out empty: say which file is too small
+            raise DataFileError(f"data.path={self.path}: {e}") from None
+        train = len(self.splits["train"])
+        if self.drop_last and self.batch_size is not None and train < self.batch_size:
+            raise DataFileError(
+                f"data.path={self.path}: the train split has {train} samples, fewer than one batch "
+                f"(data.batch_size={self.batch_size}) with data.drop_last=true, so no training step would run; "
+                "lower data.batch_size or set data.drop_last=false"
+            )
 
     def _columns(self, spec: list[Column] | None, default: range, header: list[str] | None, key: str) -> list[int]:
         if spec is None:
@@ -151,5 +189,8 @@ class FileDataModule(TensorDataModule):
         for name, a in (("features", x), ("targets", y)):
             if not np.isfinite(a).all():
                 row = int(np.argwhere(~np.isfinite(a))[0][0])
-                raise DataFileError(f"data.path={self.path}: {name} hold NaN or inf (first at sample {row})")
+                raise DataFileError(
+                    f"data.path={self.path}: {name} hold NaN or inf (first at sample {row}, counting from 0); "
+                    "drop or fill those samples"
+                )
         return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)

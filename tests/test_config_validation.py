@@ -1,0 +1,84 @@
+"""Bad configs stop before any work: one line naming key, value and what is allowed; exit 2; no run dir."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY, compose_config, run_script
+from mlplab.config_schema import validate_config
+from mlplab.errors import UserError
+
+# override -> what the one-line error must say (key=value ... allowed ...)
+BAD = {
+    "data.batch_size=0": r"data.batch_size=0 is invalid; allowed: a positive integer, or null",
+    "data.batch_size=abc": r"data.batch_size='abc' is invalid; allowed: a positive integer",
+    "optimizer.lr=-1": r"optimizer.lr=-1 is invalid; allowed: a positive number",
+    "optimizer.momentum=1.5": r"optimizer.momentum=1.5 is invalid; allowed: a number from 0",
+    "data.val_fraction=0.3": r"data.train_fraction/val_fraction/test_fraction=\[0.8, 0.3, 0.1\]: sum to 1.2; allowed",
+    "trainer.max_epochs=0": r"trainer.max_epochs=0 is invalid; allowed: a positive integer, or -1",
+    "trainer.precision=17": r"trainer.precision=17 is invalid; allowed: 64, 32, 16, .*'32-true'",
+    "trainer.devices=3": r"trainer.devices=3: this machine has 2 CPUs and no GPU; allowed: 1..2, or auto",
+    "trainer=gpu": r"trainer.accelerator=gpu: no CUDA GPU is visible on this machine; allowed: cpu or auto",
+    "+data.foo=1": r"data.foo=1: not a setting of mlplab.data.synthetic.SyntheticDataModule; allowed: batch_size",
+    "+trainer.max_epoch=3": r"trainer.max_epoch=3: not a setting of lightning.pytorch.Trainer; did you mean "
+    r"trainer.max_epochs\?",
+    "+callbacks.model_checkpoint.every_n_step=5": r"callbacks.model_checkpoint.every_n_step=5: not a setting of "
+    r"lightning.pytorch.callbacks.ModelCheckpoint",
+    "model.loss=hinge": r"model.loss='hinge': unknown loss; allowed: mse, l1, huber",
+    "data=file": r"data.path: needs a value \(it is \?\?\?\)",
+    "data.num_samples=5": r"data.num_samples=5: the val split would be empty",
+    "ckpt_path=nowhere.ckpt": r"ckpt_path=nowhere.ckpt: no such file; allowed: null, last, or a path",
+}
+
+
+@pytest.fixture
+def two_cpus_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine the messages above describe, whatever this one is."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+@pytest.mark.parametrize("override", BAD)
+def test_bad_values_name_key_value_and_what_is_allowed(override: str, tmp_path: Path, two_cpus_no_gpu: None) -> None:
+    with pytest.raises(UserError, match=BAD[override]):
+        validate_config(compose_config("train", [override], tmp_path))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["experiment=seed_tutorial"],
+        ["optimizer=adam", "scheduler=cosine", "logger=csv", "trainer=cpu"],
+        ["data.batch_size=null", "trainer.devices=auto", "seed=null"],
+    ],
+)
+def test_the_shipped_configs_pass(overrides: list[str], tmp_path: Path, two_cpus_no_gpu: None) -> None:
+    validate_config(compose_config("train", overrides, tmp_path))
+
+
+def test_a_bad_config_stops_the_script_with_one_line_and_no_run_dir(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = run_script("train.py", "optimizer.lr=-1", f"hydra.run.dir={run_dir}", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == "error: optimizer.lr=-1 is invalid; allowed: a positive number, e.g. 0.01\n"
+    assert not run_dir.exists()  # checked before Hydra creates it: nothing looks like a run
+    full = run_script(
+        "train.py", "optimizer.lr=-1", f"hydra.run.dir={run_dir}", env={"HYDRA_FULL_ERROR": "1"}, check=False
+    )
+    assert full.returncode != 0 and "Traceback" in full.stderr and "config_schema.py" in full.stderr
+
+
+def test_a_data_error_found_at_setup_leaves_no_run_dir(tmp_path: Path) -> None:
+    table = tmp_path / "seven_columns.csv"
+    table.write_text("1,2,3,4,5,6,7\n" * 20)
+    run_dir = tmp_path / "run"
+    proc = run_script("train.py", *TINY[:1], "data=file", f"data.path={table}", f"hydra.run.dir={run_dir}", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: data.path={table}: 7 columns, expected in_dim + out_dim = 4 + 4; "
+        "set data.feature_columns/target_columns to pick them"
+    )
+    assert not run_dir.exists()  # Hydra had made it; a failed start takes it away again
