@@ -31,8 +31,12 @@ class TensorDataModule(L.LightningDataModule):
         shuffle: bool = True,
         drop_last: bool = False,
         split_seed: int = 0,
+        on_device: bool | str = "auto",
     ) -> None:
         super().__init__()
+        if on_device not in (True, False, "auto"):
+            raise ValueError(f"data.on_device={on_device!r}: allowed are true, false or auto")
+        self.on_device = on_device
         fractions = (train_fraction, val_fraction, test_fraction)
         if any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
             raise ValueError(f"data.train_fraction/val_fraction/test_fraction = {fractions} must be >= 0 and sum to 1")
@@ -52,8 +56,11 @@ class TensorDataModule(L.LightningDataModule):
         """All samples as float32 ``(x, y)`` of shapes ``(n, in_dim)`` and ``(n, out_dim)``."""
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
+        if not self.splits:
+            self._make_splits()
+        self._place_on_accelerator()
+
+    def _make_splits(self) -> None:
         x, y = self.load()
         n = len(x)
         order = self.split_order(n)
@@ -68,6 +75,21 @@ class TensorDataModule(L.LightningDataModule):
             else:
                 idx = order[lo:hi].sort().values  # keep file order within a split
                 self.splits[name] = TensorPairDataset(x[idx].contiguous(), y[idx].contiguous())
+
+    def _place_on_accelerator(self) -> None:
+        """Moves every split onto the GPU once, so steps gather batches there with no host-to-device copy.
+
+        ``on_device=auto`` does so when the data takes at most half of the free device memory.
+        """
+        trainer = getattr(self, "trainer", None)
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        if device.type != "cuda" or self.on_device is False:
+            return
+        nbytes = sum(t.numel() * t.element_size() for ds in self.splits.values() for t in (ds.x, ds.y))
+        if self.on_device == "auto" and nbytes > torch.cuda.mem_get_info(device)[0] // 2:
+            return
+        for ds in self.splits.values():
+            ds.to(device)
 
     def split_order(self, n: int) -> Tensor | None:
         """Which samples go to which split: a seeded permutation, or None for consecutive ranges."""
@@ -86,6 +108,7 @@ class TensorDataModule(L.LightningDataModule):
             shuffle=train and self.shuffle,
             drop_last=train and self.drop_last,
             pad=train,
+            device=ds.x.device,
         )
         # The train loader saves its position in checkpoints: a mid-epoch resume skips what was trained on.
         loader_cls = ResumableDataLoader if train else DataLoader

@@ -59,6 +59,7 @@ class BatchIndexSampler(Sampler[Index]):
         drop_last: bool = False,
         pad: bool = True,
         seed: int | None = None,
+        device: torch.device | None = None,
     ) -> None:
         self.num_samples = num_samples
         self.batch_size = batch_size
@@ -66,6 +67,7 @@ class BatchIndexSampler(Sampler[Index]):
         self.drop_last = drop_last
         self.pad = pad
         self.seed = seed
+        self.device = device  # where the data lives: each epoch's order is copied there once
         self.epoch = 0
         self.start_batch = 0  # batches to skip when resuming mid-epoch
         self.batches_done = 0  # batches of the current pass handed out so far
@@ -107,7 +109,8 @@ class BatchIndexSampler(Sampler[Index]):
             if extra:
                 reps = math.ceil(extra / self.num_samples)
                 order = torch.cat([order, order.repeat(reps)[:extra]])
-        return order[rank::world] if world > 1 else order
+        order = order[rank::world] if world > 1 else order
+        return order.to(self.device) if self.device is not None else order
 
     def __iter__(self) -> Iterator[Index]:
         order, b, count = self.indices(), self._batch(), len(self)
