@@ -17,8 +17,8 @@ import torch
 
 from conftest import ROOT
 
-# 90 samples: train 72 (even, so 2 ranks x 8 = 1 process x 16 batch for batch), val 9 and test 9
-# (odd: the ranks' shards differ in size), eval batches of 2 (uneven batch counts per rank).
+# 90 samples: train 72 (even: batch i of 2 ranks at 8 holds the samples of batch i of 1 process at 16),
+# val 9 and test 9 (odd: the ranks' shards differ in size), eval batches of 2 (uneven counts per rank).
 COMMON = [
     "data.num_samples=90",
     "data.shuffle=false",
@@ -52,6 +52,7 @@ def assert_one_rank0_run(run_dir: Path) -> None:
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     assert (run_dir / "metrics.json").is_file()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert len(list((run_dir / "checkpoints").glob("*.ckpt"))) == 2, "best and last, once"
     assert (run_dir / "train_rank1.log").is_file(), "rank 1 logs beside rank 0"
     # Event file names end in <host>.<pid>.<n>: one writing process.
     writers = {p.name.split(".")[-2] for p in (run_dir / "tensorboard").rglob("events.out.tfevents.*")}
@@ -173,22 +174,21 @@ def _child_rank_pid(parent: int) -> int | None:
 
 
 def test_killed_rank_ends_the_job_with_its_rank_named(tmp_path: Path) -> None:
-    run_dir, log = tmp_path / "run", (tmp_path / "out.txt").open("w+")
-    command = [sys.executable, str(ROOT / "scripts" / "train.py"), *DDP, "trainer.max_epochs=100000"]
-    command += ["data.num_samples=64", "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}"]
-    proc = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, text=True)
+    run_dir = tmp_path / "run"
+    overrides = ["data.num_samples=64", "trainer.max_epochs=100000", "trainer.enable_progress_bar=false"]
+    run = Run(train_py(*DDP, *overrides, f"hydra.run.dir={run_dir}"), tmp_path / "cwd")
     try:
         deadline = time.monotonic() + 120
         while not (run_dir / "checkpoints" / "last.ckpt").exists():  # training is under way
-            assert proc.poll() is None and time.monotonic() < deadline, "the run did not start training"
+            assert run.proc.poll() is None and time.monotonic() < deadline, run.output.read_text()[-3000:]
             time.sleep(0.2)
-        child = _child_rank_pid(proc.pid)
+        child = _child_rank_pid(run.proc.pid)
         assert child is not None
         os.kill(child, signal.SIGKILL)
-        returncode = proc.wait(timeout=120)  # a hang fails here
+        returncode = run.proc.wait(timeout=120)  # a hang fails here
     finally:
-        proc.kill()
-    log.seek(0)
-    output = log.read()
+        run.proc.kill()
+    output = run.output.read_text()
     assert returncode != 0
+    # Either mlplab.distributed's report or Lightning's process observer, whichever sees it first.
     assert re.search(r"rank:? 1\b.*(killed by SIGKILL|terminated with code -9)", output), output[-3000:]
