@@ -118,3 +118,10 @@ def test_runs_without_run_dir_get_distinct_directories(tmp_path: Path) -> None:
         run_script("train.py", *TINY, "trainer.max_epochs=1", "test=false", f"paths.log_dir={tmp_path}")
     runs = sorted((tmp_path / "train" / "runs").iterdir())
     assert len(runs) == 2 and all((r / "metrics.json").is_file() for r in runs)
+
+
+def test_multirun_without_sweep_dir_goes_under_logs_of_the_working_directory(tmp_path: Path) -> None:
+    run_script("train.py", "-m", *TINY, "trainer.max_epochs=1", "test=false", "optimizer.lr=0.1,0.01", cwd=tmp_path)
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    assert all((sweep / job / "metrics.json").is_file() for job in ("0", "1"))

@@ -103,3 +103,7 @@ def register() -> None:
         OmegaConf.register_new_resolver("on_rank_zero", on_rank_zero)
     if not OmegaConf.has_resolver("rank_suffix"):
         OmegaConf.register_new_resolver("rank_suffix", rank_suffix)
+    if not OmegaConf.has_resolver("cwd"):
+        # Like ${hydra:runtime.cwd} (runs never chdir), but also resolvable while a multirun sweeper
+        # builds hydra.sweep.dir, before Hydra's runtime config exists.
+        OmegaConf.register_new_resolver("cwd", os.getcwd, use_cache=True)
