@@ -11,9 +11,13 @@ resolvers.register()
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    from mlplab.evaluate import evaluate  # heavy imports only once a task runs
+    # Heavy imports only once a task runs.
+    from mlplab.distributed import ddp_job
+    from mlplab.evaluate import evaluate
 
-    run_reporting_errors(lambda: evaluate(cfg))
+    # DDP ranks that Lightning starts rerun this job's config (also inside -m); see mlplab.distributed.
+    with ddp_job(cfg, task="mlplab.evaluate:evaluate"):
+        run_reporting_errors(lambda: evaluate(cfg))
 
 
 if __name__ == "__main__":
