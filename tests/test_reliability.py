@@ -1,5 +1,6 @@
 """Runs that go wrong: divergence stops cleanly, runs never share or reuse a directory by accident."""
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,8 @@ import torch
 from conftest import ROOT, TINY, compose_config, run_script
 from mlplab import resolvers
 from mlplab.checkpoint_io import SafeCheckpointIO
-from mlplab.errors import TrainingDiverged
+from mlplab.cli import run_reporting_errors
+from mlplab.errors import Interrupted, TrainingDiverged, UserError
 from mlplab.train import train
 
 
@@ -77,10 +79,33 @@ def test_runs_started_together_get_their_own_directories(tmp_path: Path) -> None
 
 def test_a_finished_runs_directory_is_only_reused_to_resume_it(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    run_script("train.py", *TINY, "trainer.max_epochs=1", "test=false", f"hydra.run.dir={run_dir}")
-    config = (run_dir / ".hydra" / "config.yaml").read_text()
+    train(compose_config("train", [*TINY, "trainer.max_epochs=1", "test=false"], run_dir))
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text("the finished run's config\n")
     before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
     proc = run_script("train.py", *TINY, "optimizer.lr=0.5", f"hydra.run.dir={run_dir}", check=False)
-    assert proc.returncode == 2 and "already holds a run" in proc.stderr and "ckpt_path=last" in proc.stderr
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"error: hydra.run.dir={run_dir}: already holds a run (checkpoints, metrics.json, tensorboard); "
+        "resume it with ckpt_path=last, or choose a new hydra.run.dir\n"
+    )
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before  # untouched
-    assert (run_dir / ".hydra" / "config.yaml").read_text() == config
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (UserError("data.batch_size=0 is invalid"), 2),
+        (TrainingDiverged("training diverged"), 3),
+        (Interrupted(signal.SIGINT, "interrupted by SIGINT"), 130),
+        (Interrupted(signal.SIGTERM, "interrupted by SIGTERM"), 143),
+    ],
+)
+def test_each_way_of_stopping_has_its_exit_code_and_one_line(error: BaseException, code: int, capsys) -> None:
+    def task() -> None:
+        raise error
+
+    with pytest.raises(SystemExit) as exit_:
+        run_reporting_errors(task)
+    assert exit_.value.code == code
+    assert capsys.readouterr().err.strip() in (f"error: {error}", f"stopped: {error}")

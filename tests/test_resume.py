@@ -1,6 +1,7 @@
 """Interrupted runs: Ctrl-C/SIGTERM save and exit 130/143, SIGKILL loses nothing, resume is bit-exact."""
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -8,11 +9,14 @@ import time
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT, compose_config, run_script
+from mlplab.callbacks.resume_state import restore_rng
+from mlplab.errors import Interrupted
 from mlplab.train import train
 
 # 1000 shuffled steps (100 batches x 10 epochs), checkpoints every 25 steps, so most land mid-epoch.
@@ -20,10 +24,21 @@ RUN = [
     "data.num_samples=500",
     "data.batch_size=4",
     "trainer.max_epochs=10",
-    "trainer.log_every_n_steps=5",
+    "trainer.log_every_n_steps=1",  # a point every step: a repeated or missing step shows at any resume
     "trainer.enable_progress_bar=false",
     "+callbacks.model_checkpoint.every_n_train_steps=25",
 ]
+
+
+class SignalAt(L.Callback):
+    """Sends this process ``signum`` after optimizer step ``step``, as a user's Ctrl-C would arrive."""
+
+    def __init__(self, step: int, signum: int = signal.SIGINT) -> None:
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)
 
 
 class CrashAt(L.Callback):
@@ -63,6 +78,12 @@ def steps_by_tag(run_dir: Path) -> dict[str, list[int]]:
     return {tag: [e.step for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
+def assert_same_curve_steps(run_dir: Path, reference: Path) -> None:
+    resumed, uninterrupted = steps_by_tag(run_dir), steps_by_tag(reference)
+    for tag in ("train/loss", "val/loss", "lr-SGD", "test/loss"):
+        assert resumed[tag] == uninterrupted[tag], f"{tag}: steps repeated or missing after resuming"
+
+
 def start(run_dir: Path, *overrides: str) -> subprocess.Popen[bytes]:
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     log = (run_dir.parent / f"{run_dir.name}.{time.monotonic_ns()}.out").open("wb")  # a pipe could fill and block
@@ -89,16 +110,27 @@ def test_resumes_from_epoch_end_and_mid_epoch_checkpoints_are_bit_exact(referenc
         assert last_ckpt(run_dir)["global_step"] == saved_step
     train(compose_config("train", [*RUN, "ckpt_path=last"], run_dir))
     assert_same_weights(run_dir, reference)
+    assert_same_curve_steps(run_dir, reference)
 
 
-def test_ctrl_c_sigkill_and_sigterm_then_resume_is_bit_exact_with_continuous_curves(
-    reference: Path, tmp_path: Path
-) -> None:
-    """One run stopped three ways, resumed each time: the end is the uninterrupted run's, bit for bit."""
+def test_ctrl_c_saves_that_moment_and_the_resume_is_bit_exact(reference: Path, tmp_path: Path) -> None:
+    ctrl_c = ["+callbacks.ctrl_c._target_=test_resume.SignalAt", "+callbacks.ctrl_c.step=250"]
+    with pytest.raises(
+        Interrupted, match=r"interrupted by SIGINT at epoch 2, step 250: saved .*resume with ckpt_path=last"
+    ) as stop:
+        train(compose_config("train", [*RUN, *ctrl_c], tmp_path))
+    assert stop.value.exit_code == 130
+    assert last_ckpt(tmp_path)["global_step"] == 250  # the moment of the signal, not the last periodic save
+    train(compose_config("train", [*RUN, "ckpt_path=last"], tmp_path))
+    assert_same_weights(tmp_path, reference)
+
+
+def test_sigterm_and_sigkill_then_resume_is_bit_exact_with_continuous_curves(reference: Path, tmp_path: Path) -> None:
+    """A real run stopped by SIGTERM (exit 143), resumed, killed by SIGKILL, resumed to the end."""
     run_dir = tmp_path / "run"
     last = run_dir / "checkpoints" / "last.ckpt"
     steps = []
-    for signum in (signal.SIGINT, signal.SIGKILL, signal.SIGTERM):
+    for signum in (signal.SIGTERM, signal.SIGKILL):
         before = last.stat().st_mtime_ns if last.exists() else 0
         proc = start(run_dir, *(["ckpt_path=last"] if before else []))
         wait_for_new_checkpoint(proc, run_dir, before)
@@ -107,17 +139,23 @@ def test_ctrl_c_sigkill_and_sigterm_then_resume_is_bit_exact_with_continuous_cur
         proc.send_signal(signum)
         code = proc.wait(timeout=60)
         steps.append(last_ckpt(run_dir)["global_step"])  # loads: never a half-written last.ckpt
-        if signum == signal.SIGKILL:
+        if signum == signal.SIGTERM:
+            assert code == 143  # interrupted, not finished
+            out = max(run_dir.parent.glob("run.*.out"), key=os.path.getmtime).read_text()
+            assert "interrupted by SIGTERM at epoch" in out and "resume with ckpt_path=last" in out
+        else:
             assert code == -signal.SIGKILL
-            continue
-        assert code == 128 + signum  # 130 for Ctrl-C, 143 for SIGTERM: interrupted, not finished
-        out = max(run_dir.parent.glob("run.*.out"), key=os.path.getmtime).read_text()
-        assert f"interrupted by {signal.Signals(signum).name} at epoch" in out and "ckpt_path=last" in out
-    assert 0 < steps[0] < steps[1] < steps[2] < 1000, steps  # each stop kept the progress made before it
+    assert 0 < steps[0] < steps[1] < 1000, steps  # each stop kept the progress made before it
     assert not list((run_dir / "checkpoints").glob(".*.tmp"))  # signals never leave a temp file behind
 
     run_script("train.py", *RUN, f"hydra.run.dir={run_dir}", "ckpt_path=last")
     assert_same_weights(run_dir, reference)
-    resumed, uninterrupted = steps_by_tag(run_dir), steps_by_tag(reference)
-    for tag in ("train/loss", "val/loss", "lr-SGD", "test/loss"):
-        assert resumed[tag] == uninterrupted[tag], f"{tag}: steps repeated or missing after the resumes"
+    assert_same_curve_steps(run_dir, reference)
+
+
+def test_checkpoints_carry_rng_states_that_load_weights_only(reference: Path) -> None:
+    state = last_ckpt(reference)["callbacks"]["ResumeState"]  # loaded weights-only above
+    restore_rng(state)
+    drawn = (random.random(), float(np.random.rand()), float(torch.rand(())))
+    restore_rng(state)
+    assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == drawn

@@ -9,7 +9,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlplab.errors import UserError
 
@@ -48,8 +48,9 @@ class ValidateConfig(Callback):
                 # The run dir does not exist yet, so ${hydra:runtime.output_dir} cannot resolve here.
                 task_cfg.paths.output_dir = str(run_dir)
                 del task_cfg["hydra"]
-            validate_config(task_cfg)
             # Only the train task resumes; an eval into a training run's dir would overwrite its metrics.
-            refuse_taken_run_dir(run_dir, task_cfg.get("ckpt_path"), can_resume="train" in task_cfg)
+            ckpt_path = OmegaConf.select(task_cfg, "ckpt_path", throw_on_missing=False)
+            refuse_taken_run_dir(run_dir, ckpt_path, can_resume="train" in task_cfg)
+            validate_config(task_cfg)
 
         run_reporting_errors(check)

@@ -48,7 +48,15 @@ def refuse_nonfinite_checkpoint(checkpoint: Mapping[str, Any], path: str) -> Non
 
 
 class DivergenceGuard(L.Callback):
-    """Checks the epoch's training loss and the weights once per epoch (one host sync per epoch)."""
+    """Checks the epoch's training loss and the weights once per epoch (one host sync per epoch).
+
+    Also before each validation in ``fit``: that check runs on every rank before the validation-end
+    checkpoint, so under DDP all ranks stop together instead of rank 0 alone refusing the save.
+    """
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.training or (trainer.state.fn == "fit" and not trainer.sanity_checking):
+            self.on_train_epoch_end(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         loss = getattr(pl_module, "epoch_train_loss", None)
