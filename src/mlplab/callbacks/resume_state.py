@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 
 
 def capture_rng() -> dict[str, Any]:
@@ -77,7 +78,31 @@ def _finish_epoch_on_last_batch(loops: dict[str, Any]) -> None:
 
 
 class ResumeState(L.Callback):
-    """RNG states saved with each checkpoint (this process's: rank 0's under DDP) and restored on resume."""
+    """RNG states saved with each checkpoint (this process's: rank 0's under DDP) and restored on resume.
+
+    Also flushes the loggers at each checkpoint and once more at the next step (whose logs Lightning
+    writes after a step-end save): a resume purges the event files back to the checkpoint, so what the
+    killed run logged before it must already be on disk, or the curves would have a gap.
+    """
+
+    def __init__(self) -> None:
+        self._flush_next_step = False
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._flush(trainer)
+        self._flush_next_step = True
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if self._flush_next_step:
+            self._flush(trainer)
+            self._flush_next_step = False
+
+    @staticmethod
+    def _flush(trainer: L.Trainer) -> None:
+        for logger in trainer.loggers:
+            logger.save()  # CSV: writes its rows; TensorBoard: only hparams.yaml, so its writer is flushed too
+            if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+                logger.experiment.flush()
 
     def state_dict(self) -> dict[str, Any]:
         return capture_rng()
