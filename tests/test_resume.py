@@ -60,6 +60,12 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
+def next_second() -> None:
+    """Event files are named <second>.<host>.<pid>.<n>, read in name order: within one process and one
+    second, writer 10 would sort before writer 9 (separate runs are separate processes)."""
+    time.sleep(1.01 - time.time() % 1)
+
+
 def last_ckpt(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
 
@@ -108,6 +114,7 @@ def test_resumes_from_epoch_end_and_mid_epoch_checkpoints_are_bit_exact(referenc
         with pytest.raises(RuntimeError, match=f"crash at step {crash_step}"):
             train(compose_config("train", [*RUN, *crash, *resume], run_dir))
         assert last_ckpt(run_dir)["global_step"] == saved_step
+        next_second()
     train(compose_config("train", [*RUN, "ckpt_path=last"], run_dir))
     assert_same_weights(run_dir, reference)
     assert_same_curve_steps(run_dir, reference)

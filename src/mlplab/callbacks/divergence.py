@@ -9,10 +9,7 @@ from torch import Tensor
 
 from mlplab.errors import TrainingDiverged
 
-ADVICE = (
-    "lower optimizer.lr{now}, clip gradients (trainer.gradient_clip_val=1.0), or add a schedule "
-    "(scheduler=cosine); resume from the last good checkpoint with ckpt_path=last"
-)
+ADVICE = "lower optimizer.lr{now}, clip gradients (trainer.gradient_clip_val=1.0), or add a schedule (scheduler=cosine)"
 
 
 def all_finite(tensors: list[Tensor]) -> bool:
@@ -68,4 +65,7 @@ class DivergenceGuard(L.Callback):
         group = trainer.optimizers[0].param_groups[0] if trainer.optimizers else {}
         lr = group.get("initial_lr", group.get("lr"))  # the configured rate, before any schedule
         what = "the training loss or the weights became NaN/inf"
-        raise TrainingDiverged(diverged_message(what, trainer.current_epoch, trainer.global_step, lr))
+        message = diverged_message(what, trainer.current_epoch, trainer.global_step, lr)
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+        where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved before it"
+        raise TrainingDiverged(f"{message} ({where})")
