@@ -82,3 +82,12 @@ def test_a_data_error_found_at_setup_leaves_no_run_dir(tmp_path: Path) -> None:
         "set data.feature_columns/target_columns to pick them"
     )
     assert not run_dir.exists()  # Hydra had made it; a failed start takes it away again
+
+
+def test_a_bad_job_in_a_sweep_fails_alone_in_one_line(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    args = ["-m", "optimizer.lr=-1,0.05", *TINY, "trainer.max_epochs=1", "test=false", f"hydra.sweep.dir={sweep}"]
+    proc = run_script("train.py", *args, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "error: optimizer.lr=-1 is invalid; allowed: a positive number" in proc.stderr
+    assert not (sweep / "0").exists() and (sweep / "1" / "metrics.json").is_file()  # the good job still ran

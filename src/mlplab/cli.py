@@ -16,6 +16,7 @@ from types import FrameType
 from typing import NoReturn, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 
 from mlplab.errors import EXIT_DIVERGED, EXIT_USER_ERROR, Interrupted, TrainingDiverged, UserError
@@ -47,6 +48,10 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
         sys.exit(e.exit_code)
 
 
+class JobFailed(CompactHydraException):
+    """A multirun job's error, shown by Hydra as its message alone."""
+
+
 def _exit(error: Exception, code: int) -> NoReturn:
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise error
@@ -54,7 +59,8 @@ def _exit(error: Exception, code: int) -> NoReturn:
         # sys.exit would end the whole sweep: Hydra records a raised error as this job failing
         # (Optuna: a failed trial) and goes on with the next one. The line lands in the job's log.
         logging.getLogger(__name__).error("error: %s", error)
-        raise error
+        # Compact: when the sweep ends, Hydra re-raises it as one line, not as a traceback.
+        raise JobFailed(f"error: {error}") from error
     print(f"error: {error}", file=sys.stderr, flush=True)
     sys.exit(code)
 
