@@ -92,9 +92,10 @@ def assert_same_curve_steps(run_dir: Path, reference: Path) -> None:
 
 def start(run_dir: Path, *overrides: str) -> subprocess.Popen[bytes]:
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    log = (run_dir.parent / f"{run_dir.name}.{time.monotonic_ns()}.out").open("wb")  # a pipe could fill and block
     args = [sys.executable, str(ROOT / "scripts" / "train.py"), *RUN, f"hydra.run.dir={run_dir}", *overrides]
-    return subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    # Output to a file: a pipe nobody reads could fill up and block the run.
+    with (run_dir.parent / f"{run_dir.name}.{time.monotonic_ns()}.out").open("wb") as log:
+        return subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_for_new_checkpoint(proc: subprocess.Popen[bytes], run_dir: Path, after_ns: int = 0) -> None:
