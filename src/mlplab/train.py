@@ -2,10 +2,12 @@
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
@@ -20,6 +22,23 @@ from mlplab.console_noise import quiet_dependencies
 from mlplab.instantiate import build_callbacks, build_loggers, tensorboard_loggers
 from mlplab.model_summary import print_model_summary
 from mlplab.results import flat_hparams, log_hparams_with_metrics, to_floats, write_metrics_json
+
+
+def make_trainer(
+    cfg: DictConfig, output_dir: Path, loggers: list[Logger], callbacks: list[L.Callback], **overrides: Any
+) -> L.Trainer:
+    """The Trainer of ``cfg.trainer`` with this project's always-on safety parts (``make bench`` uses it too)."""
+    # Always on: NaN/inf stops the run; Ctrl-C/SIGTERM save first; RNG and loader position are checkpointed.
+    safety = [DivergenceGuard(), InterruptCheckpoint(output_dir / "checkpoints" / "last.ckpt"), ResumeState()]
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        logger=loggers or False,
+        callbacks=[*callbacks, *safety],
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        plugins=[SafeCheckpointIO()],  # atomic writes, weights-only reads
+        **overrides,
+    )
+    return trainer
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -48,15 +67,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = build_callbacks(
         cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=cfg.trainer.get("enable_progress_bar", True)
     )
-    # Always on: NaN/inf stops the run; Ctrl-C/SIGTERM save first; RNG and loader position are checkpointed.
-    safety = [DivergenceGuard(), InterruptCheckpoint(output_dir / "checkpoints" / "last.ckpt"), ResumeState()]
-    trainer: L.Trainer = instantiate(
-        cfg.trainer,
-        logger=loggers or False,
-        callbacks=[*callbacks, *safety],
-        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
-        plugins=[SafeCheckpointIO()],  # atomic writes, weights-only reads
-    )
+    trainer = make_trainer(cfg, output_dir, loggers, callbacks)
 
     metrics: dict[str, float] = {}
     if cfg.get("train", True):

@@ -7,13 +7,13 @@ import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
 from mlplab import resolvers
 from mlplab.data.base import TensorDataModule
 from mlplab.instantiate import build_callbacks, build_loggers, tensorboard_loggers
 from mlplab.model import Regressor
+from mlplab.train import make_trainer
 
 CONF = Path(__file__).resolve().parents[3] / "conf"
 
@@ -27,7 +27,7 @@ def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
 
 
 def build(cfg: DictConfig, progress_bar: bool = True) -> tuple[TensorDataModule, Regressor, L.Trainer]:
-    """What ``mlplab.train.train`` builds; the model summary is left out (the bench prints a table instead)."""
+    """What ``mlplab.train.train`` builds, by the same functions (the layer table is not printed)."""
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     loggers = build_loggers(cfg.get("logger"))
@@ -37,11 +37,11 @@ def build(cfg: DictConfig, progress_bar: bool = True) -> tuple[TensorDataModule,
         _ = logger.experiment
     progress_bar = progress_bar and cfg.trainer.get("enable_progress_bar", True)
     callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=progress_bar)
-    trainer = instantiate(
-        cfg.trainer,
-        logger=loggers or False,
-        callbacks=callbacks,
-        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+    trainer = make_trainer(
+        cfg,
+        Path(cfg.paths.output_dir),
+        loggers,
+        callbacks,
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
     )
