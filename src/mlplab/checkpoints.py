@@ -48,13 +48,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def checkpoint_step(path: str) -> int:
-    return int(load_checkpoint(path).get("global_step", 0))
-
-
-def check_fits(path: str, model: torch.nn.Module) -> None:
-    """The checkpoint's weights have the model's names and shapes (else: which differ, and the saved sizes)."""
-    saved = load_checkpoint(path)["state_dict"]
+def check_fits(ckpt: dict[str, Any], model: torch.nn.Module, path: str) -> None:
+    """``ckpt`` (from :func:`load_checkpoint` of ``path``) has the model's weight names and shapes; else a
+    one-line error naming what differs and the sizes it was trained with."""
+    saved = ckpt["state_dict"]
     wanted = model.state_dict()
     missing = sorted(set(wanted) - set(saved))
     unexpected = sorted(set(saved) - set(wanted))
@@ -65,7 +62,7 @@ def check_fits(path: str, model: torch.nn.Module) -> None:
         )
     for name, tensor in wanted.items():
         if tuple(saved[name].shape) != tuple(tensor.shape):
-            hparams = load_checkpoint(path).get("hyper_parameters", {})
+            hparams = ckpt.get("hyper_parameters", {})
             sizes = ", ".join(f"{k}={v}" for k, v in hparams.items() if k.endswith("_dim"))
             raise UserError(
                 f"ckpt_path={path}: a different architecture ({name} is {tuple(saved[name].shape)} in the file, "

@@ -7,7 +7,7 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
-from mlplab.checkpoints import load_checkpoint, resolve_ckpt_path
+from mlplab.checkpoints import check_fits, load_checkpoint, resolve_ckpt_path
 from mlplab.config_schema import validate_config
 from mlplab.console_noise import quiet_dependencies
 from mlplab.errors import UserError
@@ -21,10 +21,8 @@ def load_model(cfg: DictConfig, ckpt_path: str) -> L.LightningModule:
     model_cls = get_class(cfg.model._target_)
     hparams = ckpt.get("hyper_parameters", {})
     model = model_cls(**hparams)
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise UserError(f"ckpt_path={ckpt_path}: weights do not fit {cfg.model._target_}: {e}") from None
+    check_fits(ckpt, model, ckpt_path)
+    model.load_state_dict(ckpt["state_dict"])
     return model
 
 

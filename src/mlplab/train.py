@@ -15,7 +15,7 @@ from mlplab.callbacks.divergence import DivergenceGuard
 from mlplab.callbacks.interrupt import InterruptCheckpoint
 from mlplab.callbacks.resume_state import ResumeState
 from mlplab.checkpoint_io import SafeCheckpointIO
-from mlplab.checkpoints import check_fits, checkpoint_step, load_checkpoint, resolve_ckpt_path
+from mlplab.checkpoints import check_fits, load_checkpoint, resolve_ckpt_path
 from mlplab.config_schema import validate_config
 from mlplab.config_tree import print_config_tree
 from mlplab.console_noise import quiet_dependencies
@@ -56,13 +56,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model: L.LightningModule = instantiate(cfg.model)
     if getattr(rank_zero_only, "rank", 0) == 0:
         print_model_summary(model, cfg.get("model_summary_depth", 2))
+    purge_step = None
     if ckpt_path:
-        check_fits(ckpt_path, model)
+        resumed = load_checkpoint(ckpt_path)  # read once here; Lightning reads it again to restore
+        check_fits(resumed, model, ckpt_path)
         # Resuming writes into the run's own checkpoint dir: ModelCheckpoint's "not empty" warning is moot.
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
-    # Resuming: TensorBoard hides what the dead run logged after its checkpoint (step S logs at S-1 and
-    # before, the next step at S), so steps neither repeat nor go missing.
-    purge_step = checkpoint_step(ckpt_path) if ckpt_path else None
+        # TensorBoard hides what the dead run logged after its checkpoint (step S logs at S-1 and before,
+        # the next step at S), so steps neither repeat nor go missing.
+        purge_step = int(resumed.get("global_step", 0))
     loggers = build_loggers(cfg.get("logger"), purge_step)
     callbacks = build_callbacks(
         cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=cfg.trainer.get("enable_progress_bar", True)
