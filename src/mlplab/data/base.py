@@ -95,11 +95,6 @@ class TensorDataModule(L.LightningDataModule):
         """Which samples go to which split: a seeded permutation, or None for consecutive ranges."""
         return torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
 
-    @property
-    def dims(self) -> tuple[int, int]:
-        ds = self.splits["train"]
-        return ds.x.shape[1], ds.y.shape[1]
-
     def _loader(self, split: str, batch_size: int | None, train: bool) -> DataLoader:
         ds = self.splits[split]
         sampler = BatchIndexSampler(
