@@ -1,6 +1,9 @@
 """Checkpoint files: written atomically, read weights-only, hostile or wrong ones refused with one line."""
 
+import os
 import pickle
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,3 +86,18 @@ def test_checkpoint_writes_are_atomic(tmp_path: Path) -> None:
     # The failed write left the previous checkpoint whole, and no temp file behind.
     assert torch.equal(load_checkpoint(path)["state_dict"]["w"], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_temp_files_of_killed_writers_are_cleared_by_the_next_save(tmp_path: Path) -> None:
+    """SIGKILL mid-write leaves a temp file; the next save removes it, but never a live writer's."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = socket.gethostname()
+    dead = tmp_path / f".last.ckpt.{host}.{gone.pid}.tmp"
+    dead_best = tmp_path / f".epoch=3-step=40.ckpt.{host}.{gone.pid}.tmp"  # a file no later save rewrites
+    busy = tmp_path / f".last.ckpt.{host}.{os.getppid()}.tmp"  # a process that is still running
+    elsewhere = tmp_path / f".last.ckpt.other-host.{gone.pid}.tmp"  # may be alive on a shared filesystem
+    for tmp in (dead, dead_best, busy, elsewhere):
+        tmp.write_bytes(b"half a checkpoint")
+    SafeCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(3)}}, tmp_path / "last.ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["last.ckpt", busy.name, elsewhere.name])

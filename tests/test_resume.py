@@ -154,9 +154,10 @@ def test_sigterm_and_sigkill_then_resume_is_bit_exact_with_continuous_curves(ref
         else:
             assert code == -signal.SIGKILL
     assert 0 < steps[0] < steps[1] < 1000, steps  # each stop kept the progress made before it
-    assert not list((run_dir / "checkpoints").glob(".*.tmp"))  # signals never leave a temp file behind
 
     run_script("train.py", *RUN, f"hydra.run.dir={run_dir}", "ckpt_path=last")
+    # SIGKILL may land mid-write and leave a temp file; the resumed run's saves clear it.
+    assert not list((run_dir / "checkpoints").glob(".*.tmp"))
     assert_same_weights(run_dir, reference)
     assert_same_curve_steps(run_dir, reference)
 

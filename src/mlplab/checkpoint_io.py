@@ -1,6 +1,7 @@
 """How checkpoint files are written and read: atomically, weights-only, and never with NaN weights."""
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,31 @@ from mlplab.callbacks.divergence import refuse_nonfinite_checkpoint
 from mlplab.checkpoints import load_checkpoint
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_temp_files(directory: Path) -> None:
+    """Deletes temp files in ``directory`` whose writer on this host is gone (SIGKILL mid-write cannot clean up)."""
+    host = socket.gethostname()
+    for tmp in directory.glob(f".*.{host}.*.tmp"):
+        rest, _, pid = tmp.name.removesuffix(".tmp").rpartition(".")
+        # Another host's writer may still be busy on a shared filesystem: only this host's dead writers are known.
+        if rest.endswith(f".{host}") and pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
 def atomic_torch_save(obj: object, path: Path) -> None:
     """Writes ``path`` whole or not at all: a crash mid-write leaves the previous file untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    remove_stale_temp_files(path.parent)
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as f:
             torch.save(obj, f)
