@@ -4,11 +4,10 @@ import contextlib
 import copy
 import io
 import json
+import logging
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,12 +16,15 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from mlplab.bench.hand import time_minibatch_epoch, time_tutorial
+from mlplab.bench.floor import GatheredBatches, bare_fit
+from mlplab.bench.hand import time_minibatch_epoch, time_train_batches, time_tutorial
 from mlplab.bench.memory import peak_rss_bytes
 from mlplab.bench.project import build, compose_run, time_fit
 from mlplab.console_noise import quiet_dependencies
 from mlplab.data.base import TensorDataModule
 from mlplab.model import Regressor
+
+NAN = float("nan")  # the floor rows have no target
 
 
 @dataclass
@@ -67,43 +69,26 @@ def tutorial_case(accelerator: str, epochs: int, tmp: Path) -> Row:
     )
 
 
-class _OneBatch:
-    """The whole training set as the single batch of every epoch, with no DataLoader machinery."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.batch = (x, y)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        yield self.batch
-
-    def __len__(self) -> int:
-        return 1
-
-
 def floor_case(accelerator: str, epochs: int, tmp: Path) -> Row:
-    """Lightning's own loop with nothing added: no callbacks, logger, validation, or DataLoader."""
-    dm, model, _, _ = _prepare(["experiment=seed_tutorial", "data.num_samples=1250"], tmp)
+    """The tutorial's work through the bare loop: what Lightning itself costs per one-step epoch."""
+    dm, model, _, seed = _prepare(["experiment=seed_tutorial", "data.num_samples=1250"], tmp)
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     x, y = (t.to(device) for t in (dm.splits["train"].x, dm.splits["train"].y))
-    net = copy.deepcopy(model.net).to(device)
-    hand = time_tutorial(net, x, y, epochs=epochs)
-    bare = L.Trainer(
-        max_epochs=epochs,
-        accelerator=accelerator,
-        devices=1,
-        logger=False,
-        callbacks=[],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-    )
-    start = time.perf_counter()
-    bare.fit(model, train_dataloaders=_OneBatch(x, y))
-    project = time.perf_counter() - start
+    hand = time_tutorial(copy.deepcopy(model.net).to(device), x, y, epochs=epochs)
+    project = bare_fit(model, GatheredBatches(x, y, None, seed), accelerator, epochs)
+    return _row(f"  floor: bare Lightning loop, same work ({accelerator})", hand, project, epochs, epochs * len(x), NAN)
+
+
+def minibatch_floor_case(accelerator: str, num_train: int, tmp: Path) -> Row:
+    """One epoch at batch 1024 through the bare loop (no validation on either side)."""
+    dm, model, _, seed = _prepare([f"data.num_samples={num_train * 5 // 4}"], tmp)
+    device = torch.device("cuda" if accelerator == "gpu" else "cpu")
+    x, y = (t.to(device) for t in (dm.splits["train"].x, dm.splits["train"].y))
+    batches = GatheredBatches(x, y, 1024, seed)
+    hand = time_train_batches(copy.deepcopy(model.net).to(device), batches)
+    project = bare_fit(model, batches, accelerator, 1)
     return _row(
-        f"  floor: bare Lightning loop, same work ({accelerator})", hand, project, epochs, epochs * len(x), float("nan")
+        f"  floor: bare Lightning loop, 1 epoch, no val ({accelerator})", hand, project, len(batches), len(x), NAN
     )
 
 
@@ -165,6 +150,8 @@ def memory_case(big: int, small: int, tmp: Path) -> dict[str, float]:
 
 def run(quick: bool, output: Path) -> dict[str, object]:
     quiet_dependencies()
+    # Each of the bench's Trainers would print its device lines and "max_epochs reached": not bench results.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     accelerators = ["cpu"] + (["gpu"] if torch.cuda.is_available() else [])
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -173,6 +160,7 @@ def run(quick: bool, output: Path) -> dict[str, object]:
             rows.append(tutorial_case(acc, 50 if quick else 1000, tmp / f"tut-{acc}"))
             rows.append(floor_case(acc, 50 if quick else 1000, tmp / f"floor-{acc}"))
             rows.append(minibatch_case(acc, 8192 if quick else 1_000_000, tmp / f"mb-{acc}"))
+            rows.append(minibatch_floor_case(acc, 8192 if quick else 1_000_000, tmp / f"mbfloor-{acc}"))
         memory = memory_case(50_000 if quick else 10_000_000, 1000, tmp)
     report = {
         "rows": [asdict(r) for r in rows],

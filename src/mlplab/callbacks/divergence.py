@@ -45,17 +45,38 @@ def refuse_nonfinite_checkpoint(checkpoint: Mapping[str, Any], path: str) -> Non
 
 
 class DivergenceGuard(L.Callback):
-    """Checks the epoch's training loss and the weights once per epoch (one host sync per epoch).
+    """Checks the epoch's training loss and the weights (one host sync per check).
 
-    Also before each validation in ``fit``: that check runs on every rank before the validation-end
-    checkpoint, so under DDP all ranks stop together instead of rank 0 alone refusing the save.
+    At an epoch's end once ``trainer.log_every_n_steps`` steps have passed since the last check (every
+    epoch would cost more than a tutorial epoch's training step), at the end of training, and before each
+    validation in ``fit``. That last check runs on every rank before the validation-end checkpoint, so
+    under DDP all ranks stop together instead of rank 0 alone refusing the save. Whatever the cadence,
+    NaN weights are never saved: :func:`refuse_nonfinite_checkpoint` guards every write.
     """
+
+    def __init__(self) -> None:
+        self._checked_at_step = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._checked_at_step = trainer.global_step
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.training or (trainer.state.fn == "fit" and not trainer.sanity_checking):
-            self.on_train_epoch_end(trainer, pl_module)
+            self.check(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        every = max(1, int(getattr(trainer, "log_every_n_steps", 50)))  # set by Lightning at run time
+        due = trainer.global_step - self._checked_at_step >= every
+        if due or trainer.current_epoch + 1 >= (trainer.max_epochs or 0) > 0:
+            self.check(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step > self._checked_at_step:  # e.g. stopped by max_steps between checks
+            self.check(trainer, pl_module)
+
+    def check(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Raises :class:`TrainingDiverged` if the loss or any weight is NaN/inf."""
+        self._checked_at_step = trainer.global_step
         loss = getattr(pl_module, "epoch_train_loss", None)
         if loss is None:
             loss = trainer.callback_metrics.get("train/loss")
