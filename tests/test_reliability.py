@@ -47,6 +47,15 @@ def test_divergence_is_caught_without_any_checkpointing(tmp_path: Path) -> None:
         train(compose_config("train", [*TINY, "optimizer.lr=1e6", "callbacks=none", "logger=none"], tmp_path))
 
 
+def test_without_validation_divergence_is_caught_at_the_next_log_interval(tmp_path: Path) -> None:
+    # One step per epoch; lr 0.01 then 1e6 from epoch 1. Checked every 5 steps: epoch 4 ends at step 5.
+    blow_up = ["scheduler=step", "scheduler.step_size=1", "scheduler.gamma=1e8", "data.batch_size=null"]
+    no_val = ["trainer.max_epochs=50", "trainer.check_val_every_n_epoch=1000", "trainer.log_every_n_steps=5"]
+    cfg = compose_config("train", [*TINY, *blow_up, *no_val, "callbacks=none", "logger=none"], tmp_path)
+    with pytest.raises(TrainingDiverged, match=r"NaN/inf at epoch 4, step 5\b"):
+        train(cfg)
+
+
 def test_nan_weights_are_never_written_over_a_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "last.ckpt"
     io = SafeCheckpointIO()
