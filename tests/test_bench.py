@@ -30,3 +30,6 @@ def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
         assert math.isclose(row["ratio"], row["project_us_per_step"] / row["hand_us_per_step"], rel_tol=1e-6)
     memory = report["memory"]
     assert memory["big_n"] > memory["small_n"] and memory["data_mb"] > 0 and "ratio" in memory
+    startup = {case["command"]: case for case in report["startup"]}
+    assert set(startup) == {"--help", "--cfg job"}  # each timed against a bare Hydra app over conf/
+    assert all(case["project_s"] > 0 and case["bare_s"] > 0 for case in startup.values())

@@ -5,6 +5,7 @@ Run in its own process, since peak RSS only ever grows within a process.
 
 import json
 import resource
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,6 +28,30 @@ def main(num_samples: int, output_dir: Path) -> dict[str, int]:
     trainer.fit(model, datamodule=datamodule)
     data_bytes = num_samples * (cfg.data.in_dim + cfg.data.out_dim) * 4  # float32 x and y
     return {"num_samples": num_samples, "peak_rss": peak_rss_bytes(), "data_bytes": data_bytes}
+
+
+def memory_case(big: int, small: int, tmp: Path) -> dict[str, float]:
+    """Peak RSS of a run at ``big`` samples minus one at ``small``, against the data tensors' bytes."""
+    results = []
+    for n in (small, big):
+        out = subprocess.run(
+            [sys.executable, "-m", "mlplab.bench.memory", str(n), str(tmp / f"mem{n}")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    extra = results[1]["peak_rss"] - results[0]["peak_rss"]
+    data = results[1]["data_bytes"]
+    return {
+        "small_n": small,
+        "big_n": big,
+        "small_peak_mb": results[0]["peak_rss"] / 2**20,
+        "big_peak_mb": results[1]["peak_rss"] / 2**20,
+        "data_mb": data / 2**20,
+        "ratio": extra / data,
+        "target": 1.25,
+    }
 
 
 if __name__ == "__main__":

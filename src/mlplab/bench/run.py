@@ -5,8 +5,6 @@ import copy
 import io
 import json
 import logging
-import subprocess
-import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,8 +16,9 @@ from rich.table import Table
 
 from mlplab.bench.floor import GatheredBatches, bare_fit
 from mlplab.bench.hand import time_minibatch_epoch, time_train_batches, time_tutorial
-from mlplab.bench.memory import peak_rss_bytes
+from mlplab.bench.memory import memory_case, peak_rss_bytes
 from mlplab.bench.project import build, compose_run, time_fit
+from mlplab.bench.startup import startup_case
 from mlplab.console_noise import quiet_dependencies
 from mlplab.data.base import TensorDataModule
 from mlplab.model import Regressor
@@ -124,30 +123,6 @@ def _row(work: str, hand: float, project: float, steps: int, samples: int, targe
     )
 
 
-def memory_case(big: int, small: int, tmp: Path) -> dict[str, float]:
-    """Peak RSS of a run at ``big`` samples minus one at ``small``, against the data tensors' bytes."""
-    results = []
-    for n in (small, big):
-        out = subprocess.run(
-            [sys.executable, "-m", "mlplab.bench.memory", str(n), str(tmp / f"mem{n}")],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    extra = results[1]["peak_rss"] - results[0]["peak_rss"]
-    data = results[1]["data_bytes"]
-    return {
-        "small_n": small,
-        "big_n": big,
-        "small_peak_mb": results[0]["peak_rss"] / 2**20,
-        "big_peak_mb": results[1]["peak_rss"] / 2**20,
-        "data_mb": data / 2**20,
-        "ratio": extra / data,
-        "target": 1.25,
-    }
-
-
 def run(quick: bool, output: Path) -> dict[str, object]:
     quiet_dependencies()
     # Each of the bench's Trainers would print its device lines and "max_epochs reached": not bench results.
@@ -162,9 +137,11 @@ def run(quick: bool, output: Path) -> dict[str, object]:
             rows.append(minibatch_case(acc, 8192 if quick else 1_000_000, tmp / f"mb-{acc}"))
             rows.append(minibatch_floor_case(acc, 8192 if quick else 1_000_000, tmp / f"mbfloor-{acc}"))
         memory = memory_case(50_000 if quick else 10_000_000, 1000, tmp)
+        startup = startup_case(tmp / "startup", repeats=1 if quick else 5)
     report = {
         "rows": [asdict(r) for r in rows],
         "memory": memory,
+        "startup": startup,
         "torch": torch.__version__,
         "lightning": L.__version__,
         "threads": torch.get_num_threads(),
@@ -172,11 +149,11 @@ def run(quick: bool, output: Path) -> dict[str, object]:
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")
-    _print(rows, memory, output)
+    _print(rows, memory, startup, output)
     return report
 
 
-def _print(rows: list[Row], memory: dict[str, float], output: Path) -> None:
+def _print(rows: list[Row], memory: dict[str, float], startup: list[dict[str, float | str]], output: Path) -> None:
     table = Table(title="mlplab bench: project Trainer path vs. the hand-written loop (same data, same init)")
     for col in ("work", "hand µs/step", "project µs/step", "ratio", "target", "samples/s", "peak RSS MB"):
         table.add_column(col, justify="left" if col == "work" else "right")
@@ -198,4 +175,9 @@ def _print(rows: list[Row], memory: dict[str, float], output: Path) -> None:
         f"{memory['small_peak_mb']:.0f} MB: extra = {memory['ratio']:.2f} x the {memory['data_mb']:.0f} MB of "
         f"data tensors (target ≤ {memory['target']}x)"
     )
+    for case in startup:
+        console.print(
+            f"start-up: scripts/train.py {case['command']} {case['project_s']:.2f} s vs a bare Hydra app over conf/ "
+            f"{case['bare_s']:.2f} s = {case['ratio']:.2f}x (target ≤ {case['target']}x)"
+        )
     console.print(f"JSON: {output}")
