@@ -1,10 +1,13 @@
 """Table of runs: ``python scripts/compare.py runs=DIR [output=PATH]``; printed, saved as CSV and Markdown."""
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from mlplab import resolvers
 from mlplab.cli import run_reporting_errors
+from mlplab.overrides import check_overrides
 
 resolvers.register()
 
@@ -17,4 +20,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(Path(__file__).resolve().parents[1] / "conf", "compare")  # typos: one line, exit 2
     main()

@@ -1,10 +1,13 @@
 """Test metrics of a checkpoint: ``python scripts/eval.py ckpt_path=PATH [key=value ...]``."""
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from mlplab import resolvers
 from mlplab.cli import run_reporting_errors
+from mlplab.overrides import check_overrides
 
 resolvers.register()
 
@@ -21,4 +24,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(Path(__file__).resolve().parents[1] / "conf", "eval")  # typos: one line, exit 2
     main()

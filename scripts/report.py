@@ -1,10 +1,13 @@
 """Loss curves as a PNG and the runs' table: ``python scripts/report.py runs=DIR output=curves.png``."""
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from mlplab import resolvers
 from mlplab.cli import run_reporting_errors
+from mlplab.overrides import check_overrides
 
 resolvers.register()
 
@@ -20,4 +23,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(Path(__file__).resolve().parents[1] / "conf", "report")  # typos: one line, exit 2
     main()

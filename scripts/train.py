@@ -1,12 +1,14 @@
 """Train the tutorial's net: ``python scripts/train.py [key=value ...]``; see ``--help`` for the config."""
 
 import math
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from mlplab import resolvers
 from mlplab.cli import run_reporting_errors
+from mlplab.overrides import check_overrides
 
 resolvers.register()
 
@@ -32,4 +34,5 @@ def main(cfg: DictConfig) -> float | str | None:
 
 
 if __name__ == "__main__":
+    check_overrides(Path(__file__).resolve().parents[1] / "conf", "train")  # typos: one line, exit 2
     main()

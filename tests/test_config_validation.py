@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY, compose_config, run_script
+from conftest import CONF, TINY, compose_config, run_script
 from mlplab.config_schema import validate_config
 from mlplab.errors import UserError
+from mlplab.overrides import composition_error
 
 # override -> what the one-line error must say (key=value ... allowed ...)
 BAD = {
@@ -57,6 +58,49 @@ def test_bad_values_name_key_value_and_what_is_allowed(override: str, tmp_path: 
 )
 def test_the_shipped_configs_pass(overrides: list[str], tmp_path: Path, two_cpus_no_gpu: None) -> None:
     validate_config(compose_config("train", overrides, tmp_path))
+
+
+# Overrides Hydra itself cannot compose -> the one line said instead of Hydra's several.
+UNCOMPOSABLE = {
+    "trainer.max_epoch=5": "trainer.max_epoch=5: no such key trainer.max_epoch; did you mean trainer.max_epochs? "
+    "(a new key needs a +: +trainer.max_epoch=5)",
+    "seeed=3": "seeed=3: no such key seeed; did you mean seed? (a new key needs a +: +seeed=3)",
+    "hydra.run.dirr=x": "hydra.run.dirr=x: no such key hydra.run.dirr; did you mean hydra.run.dir? "
+    "(a new key needs a +: +hydra.run.dirr=x)",
+    "optimizer=foo": "optimizer=foo: no such option; allowed: adam, sgd",
+    "+trainer.max_epochs=3": "Could not append to config. An item is already at 'trainer.max_epochs'. "
+    "Either remove + prefix: 'trainer.max_epochs=3' Or add a second + to add or override 'trainer.max_epochs': "
+    "'++trainer.max_epochs=3'",
+}
+
+
+@pytest.mark.parametrize("override", UNCOMPOSABLE)
+def test_overrides_that_do_not_compose_get_one_line(override: str) -> None:
+    assert composition_error(CONF, "train", ["optimizer=adam", override]) == UNCOMPOSABLE[override]
+
+
+def test_an_unknown_top_level_key_lists_what_is_there() -> None:
+    message = composition_error(CONF, "train", ["foo.bar=1"]) or ""
+    assert message.startswith("foo.bar=1: no such key foo; allowed: hydra, task_name, tags, seed, ckpt_path")
+    adam = ["optimizer=adam", "optimizer.weight_decay=0.1", "+optimizer.betas=[0.8,0.9]"]
+    assert composition_error(CONF, "train", adam) is None  # what composes passes untouched
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "line"),
+    [
+        ("train.py", ["trainer.max_epoch=5"], "did you mean trainer.max_epochs?"),
+        ("train.py", ["-m", "optimizer.lr=0.1,0.2", "trainer.max_epohcs=2"], "did you mean trainer.max_epochs?"),
+        ("eval.py", ["ckpt_path=x.ckpt", "data.batchsize=8"], "did you mean data.batch_size?"),
+        ("predict.py", ["optimizer.lr=("], "Error parsing override 'optimizer.lr=('"),
+    ],
+)
+def test_a_typo_stops_every_script_before_hydra_starts(script: str, args: list[str], line: str, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = run_script(script, *args, f"hydra.run.dir={run_dir}", f"hydra.sweep.dir={run_dir}", check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: ") and line in proc.stderr and proc.stderr.count("\n") == 1
+    assert not run_dir.exists()
 
 
 def test_a_bad_config_stops_the_script_with_one_line_and_no_run_dir(tmp_path: Path) -> None:
