@@ -101,3 +101,12 @@ def test_temp_files_of_killed_writers_are_cleared_by_the_next_save(tmp_path: Pat
         tmp.write_bytes(b"half a checkpoint")
     SafeCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(3)}}, tmp_path / "last.ckpt")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["last.ckpt", busy.name, elsewhere.name])
+
+
+def test_resuming_past_max_epochs_is_one_line_naming_the_epochs(tmp_path: Path) -> None:
+    train(compose_config("train", [*TINY, "logger=none"], tmp_path))  # 2 epochs: last.ckpt is at epoch 2
+    resume = compose_config("train", [*TINY, "logger=none", "trainer.max_epochs=1", "ckpt_path=last"], tmp_path)
+    with pytest.raises(
+        UserError, match=r"last.ckpt: the checkpoint is at epoch 2, past trainer.max_epochs=1; allowed: trainer.max"
+    ):
+        train(resume)

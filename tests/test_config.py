@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from conftest import CONF, ROOT
 from mlplab.instantiate import build_callbacks, build_loggers
+from mlplab.train import make_trainer
 
 GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "logger", "callbacks", "experiment", "debug"]
 
@@ -96,6 +97,22 @@ def test_overrides_change_what_they_name(make_cfg) -> None:
     assert x.shape == (5, 3) and y.shape == (5, 2)
     assert instantiate(cfg.trainer, logger=False, callbacks=[]).max_epochs == 3
     assert cfg.seed == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "bar"),
+    [
+        ([], "RichProgressBar"),
+        (["callbacks.progress_bar=null"], None),  # dropped means gone, not Lightning's default bar instead
+        (["callbacks=none"], None),
+        (["trainer.enable_progress_bar=false"], None),
+    ],
+)
+def test_the_progress_bar_is_the_configured_one_or_none(overrides: list[str], bar: str | None, make_cfg) -> None:
+    cfg = make_cfg(*overrides)
+    callbacks = build_callbacks(cfg.callbacks, has_logger=False, progress_bar=cfg.trainer.enable_progress_bar)
+    trainer = make_trainer(cfg, Path(cfg.paths.output_dir), [], callbacks)
+    assert type(trainer.progress_bar_callback).__name__ == (bar or "NoneType")
 
 
 def test_seed_tutorial_experiment_is_the_notebooks_run(make_cfg) -> None:

@@ -68,3 +68,13 @@ def check_fits(ckpt: dict[str, Any], model: torch.nn.Module, path: str) -> None:
                 f"ckpt_path={path}: a different architecture ({name} is {tuple(saved[name].shape)} in the file, "
                 f"{tuple(tensor.shape)} in this config); it was trained with {sizes or 'other sizes'}"
             )
+
+
+def check_epochs_left(ckpt: dict[str, Any], max_epochs: int | None, path: str) -> None:
+    """Resuming a checkpoint that is already past ``trainer.max_epochs`` is a one-line error, not Lightning's crash."""
+    epoch = int(ckpt.get("epoch", 0)) + 1  # 1-based, as the checkpoint's file name and the progress bar count
+    if max_epochs is not None and max_epochs != -1 and epoch > max_epochs:
+        raise UserError(
+            f"ckpt_path={path}: the checkpoint is at epoch {epoch}, past trainer.max_epochs={max_epochs}; "
+            f"allowed: trainer.max_epochs={epoch} or more (e.g. trainer.max_epochs={epoch + max_epochs})"
+        )

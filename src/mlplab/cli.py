@@ -55,7 +55,7 @@ class JobFailed(CompactHydraException):
 def _exit(error: Exception, code: int) -> NoReturn:
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise error
-    if _in_multirun():
+    if in_multirun():
         # sys.exit would end the whole sweep: Hydra records a raised error as this job failing
         # (Optuna: a failed trial) and goes on with the next one. The line lands in the job's log.
         logging.getLogger(__name__).error("error: %s", error)
@@ -104,5 +104,5 @@ def _holds_no_run(run_dir: Path, allow_events: bool = False) -> bool:
     return True
 
 
-def _in_multirun() -> bool:
+def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN

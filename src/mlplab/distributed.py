@@ -28,6 +28,7 @@ from lightning.pytorch.strategies.launchers.subprocess_script import _Subprocess
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from mlplab.cli import JobFailed, in_multirun
 from mlplab.distributed_child import JOB_ENV
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,14 @@ def ddp_job(cfg: DictConfig, task: str) -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        job.report_failure(error)
+        message = job.report_failure(error)
         job.stop(grace_s=0.0)
-        raise
+        if message is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        # The line above says what happened; this rank's traceback (a broken collective) adds nothing.
+        if in_multirun():
+            raise JobFailed(message) from error  # the sweep goes on; Hydra shows this line at its end
+        sys.exit(1)
     except BaseException:  # SystemExit (already reported), Ctrl-C, SIGTERM: the children stop too
         job.stop(grace_s=5.0)
         raise
@@ -119,10 +125,10 @@ class _Job:
             self.observed.append(proc)
             self.children.append((rank, proc))
 
-    def report_failure(self, error: BaseException) -> None:
-        """One line naming the rank(s) that died, and this rank's own error."""
+    def report_failure(self, error: BaseException) -> str | None:
+        """Logs and returns one line naming the rank(s) that died, and this rank's own error."""
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not self.children:
-            return  # not distributed: the error speaks for itself
+            return None  # not distributed: the error speaks for itself
         # A killed child breaks this rank's collective as it dies: give its exit status a moment to show.
         deadline = time.monotonic() + (DEATH_NOTICE_WAIT_S if self.children else 0.0)
         dead = self._dead()
@@ -132,7 +138,9 @@ class _Job:
         parts = [f"rank {rank} (pid {proc.pid}) {describe_exit(proc.returncode)}" for rank, proc in dead]
         first_line = (str(error).strip().splitlines() or [""])[0]
         parts.append(f"rank {getattr(rank_zero_only, 'rank', 0)} stopped on {type(error).__name__}: {first_line}")
-        log.error("error: distributed job failed: %s", "; ".join(parts))
+        message = f"error: distributed job failed: {'; '.join(parts)}"
+        log.error(message)
+        return message
 
     def _dead(self) -> list[tuple[int, subprocess.Popen]]:
         return [(rank, proc) for rank, proc in self.children if proc.poll() not in (None, 0)]

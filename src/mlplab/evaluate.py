@@ -11,7 +11,7 @@ from mlplab.checkpoints import check_fits, load_checkpoint, resolve_ckpt_path
 from mlplab.config_schema import validate_config
 from mlplab.console_noise import quiet_dependencies
 from mlplab.errors import UserError
-from mlplab.instantiate import build_callbacks, build_loggers
+from mlplab.instantiate import build_callbacks, build_loggers, has_progress_bar
 from mlplab.results import to_floats, write_metrics_json
 
 
@@ -38,13 +38,15 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     model = load_model(cfg, ckpt_path)
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     loggers = build_loggers(cfg.get("logger"))
+    callbacks = build_callbacks(
+        cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=cfg.trainer.get("enable_progress_bar", True)
+    )
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         logger=loggers or False,
-        callbacks=build_callbacks(
-            cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=cfg.trainer.get("enable_progress_bar", True)
-        ),
+        callbacks=callbacks,
         enable_checkpointing=False,
+        enable_progress_bar=has_progress_bar(callbacks),
     )
     trainer.test(model, datamodule=datamodule)
     metrics = to_floats(trainer.callback_metrics)

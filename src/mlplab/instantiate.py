@@ -36,5 +36,11 @@ def build_callbacks(group: DictConfig | None, has_logger: bool, progress_bar: bo
     return callbacks
 
 
+def has_progress_bar(callbacks: list[L.Callback]) -> bool:
+    """The Trainer's ``enable_progress_bar``: a bar only if one is configured. Dropping it
+    (``callbacks.progress_bar=null``, ``callbacks=none``) must not bring back Lightning's default bar."""
+    return any(isinstance(c, ProgressBar) for c in callbacks)
+
+
 def tensorboard_loggers(loggers: list[Logger]) -> list[TensorBoardLogger]:
     return [lg for lg in loggers if isinstance(lg, TensorBoardLogger)]

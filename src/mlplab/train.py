@@ -15,11 +15,11 @@ from mlplab.callbacks.divergence import DivergenceGuard
 from mlplab.callbacks.interrupt import InterruptCheckpoint
 from mlplab.callbacks.resume_state import ResumeState
 from mlplab.checkpoint_io import SafeCheckpointIO
-from mlplab.checkpoints import check_fits, load_checkpoint, resolve_ckpt_path
+from mlplab.checkpoints import check_epochs_left, check_fits, load_checkpoint, resolve_ckpt_path
 from mlplab.config_schema import validate_config
 from mlplab.config_tree import print_config_tree
 from mlplab.console_noise import quiet_dependencies
-from mlplab.instantiate import build_callbacks, build_loggers, tensorboard_loggers
+from mlplab.instantiate import build_callbacks, build_loggers, has_progress_bar, tensorboard_loggers
 from mlplab.model_summary import print_model_summary
 from mlplab.results import flat_hparams, log_hparams_with_metrics, to_floats, write_metrics_json
 
@@ -36,7 +36,7 @@ def make_trainer(
         callbacks=[*callbacks, *safety],
         enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
         plugins=[SafeCheckpointIO()],  # atomic writes, weights-only reads
-        **overrides,
+        **{"enable_progress_bar": has_progress_bar(callbacks), **overrides},
     )
     return trainer
 
@@ -60,6 +60,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path:
         resumed = load_checkpoint(ckpt_path)  # read once here; Lightning reads it again to restore
         check_fits(resumed, model, ckpt_path)
+        check_epochs_left(resumed, cfg.trainer.get("max_epochs"), ckpt_path)
         # Resuming writes into the run's own checkpoint dir: ModelCheckpoint's "not empty" warning is moot.
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
         # TensorBoard hides what the dead run logged after its checkpoint (step S logs at S-1 and before,
