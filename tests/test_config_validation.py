@@ -26,7 +26,7 @@ BAD = {
     "+trainer.max_epoch=3": r"trainer.max_epoch=3: not a setting of lightning.pytorch.Trainer; did you mean "
     r"trainer.max_epochs\?",
     "+callbacks.model_checkpoint.every_n_step=5": r"callbacks.model_checkpoint.every_n_step=5: not a setting of "
-    r"lightning.pytorch.callbacks.ModelCheckpoint",
+    r"mlplab.callbacks.model_checkpoint.ModelCheckpoint",
     "model.loss=hinge": r"model.loss='hinge': unknown loss; allowed: mse, l1, huber",
     "data=file": r"data.path: needs a value \(it is \?\?\?\)",
     "data.num_samples=5": r"data.num_samples=5: the val split would be empty",

@@ -52,6 +52,17 @@ class CrashAt(L.Callback):
             raise RuntimeError(f"crash at step {self.step}")
 
 
+class CrashInValidationAt(L.Callback):
+    """Raises as the validation after optimizer step ``step`` starts (a crash or kill during validation)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_validation_start(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step and not trainer.sanity_checking:
+            raise RuntimeError(f"crash in validation at step {self.step}")
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same run, never interrupted."""
@@ -119,6 +130,22 @@ def test_resumes_from_epoch_end_and_mid_epoch_checkpoints_are_bit_exact(referenc
     train(compose_config("train", [*RUN, "ckpt_path=last"], run_dir))
     assert_same_weights(run_dir, reference)
     assert_same_curve_steps(run_dir, reference)
+
+
+def test_a_crash_in_an_epochs_validation_resumes_into_that_validation(reference: Path, tmp_path: Path) -> None:
+    """Step 300 ends epoch 2 and is a save step: the save waits for epoch 2's validation, which crashes.
+
+    Lightning resumes a checkpoint of an epoch's last batch as if its validation had run: saved before the
+    validation, step 300's val/loss point (logged at 299) would never be written.
+    """
+    crash = ["+callbacks.crash._target_=test_resume.CrashInValidationAt", "+callbacks.crash.step=300"]
+    with pytest.raises(RuntimeError, match="crash in validation at step 300"):
+        train(compose_config("train", [*RUN, *crash], tmp_path))
+    assert last_ckpt(tmp_path)["global_step"] == 275
+    next_second()
+    train(compose_config("train", [*RUN, "ckpt_path=last"], tmp_path))
+    assert_same_weights(tmp_path, reference)
+    assert_same_curve_steps(tmp_path, reference)
 
 
 def test_ctrl_c_saves_that_moment_and_the_resume_is_bit_exact(reference: Path, tmp_path: Path) -> None:

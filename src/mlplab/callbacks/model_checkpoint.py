@@ -1,0 +1,36 @@
+"""Lightning's ModelCheckpoint, with step-interval saves that never skip a validation on resume."""
+
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
+
+
+class ModelCheckpoint(LightningModelCheckpoint):
+    """Same arguments and files as Lightning's; one difference in *when* a save happens.
+
+    A step-interval save (``every_n_train_steps``, ``train_time_interval``) that falls on an epoch's last
+    batch waits for that epoch's end, after its validation. Lightning resumes a checkpoint taken at the
+    last batch as if the epoch's validation had already run, so that validation's ``val/*`` points and
+    best-model check would be lost to a resumed run (Lightning's ``_TrainingEpochLoop.advance``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred = False
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        loop = trainer.fit_loop.epoch_loop
+        if loop.batch_progress.is_last_batch or batch_idx + 1 >= trainer.num_training_batches:
+            self._deferred = True
+            return
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._deferred:
+            self._deferred = False
+            # The step-interval save of the epoch's last batch: its step still counts, validation is done.
+            super().on_train_batch_end(trainer, pl_module, None, None, trainer.num_training_batches - 1)
+        super().on_train_epoch_end(trainer, pl_module)
