@@ -32,5 +32,5 @@ class ModelCheckpoint(LightningModelCheckpoint):
         if self._deferred:
             self._deferred = False
             # The step-interval save of the epoch's last batch: its step still counts, validation is done.
-            super().on_train_batch_end(trainer, pl_module, None, None, trainer.num_training_batches - 1)
+            super().on_train_batch_end(trainer, pl_module, None, None, int(trainer.num_training_batches) - 1)
         super().on_train_epoch_end(trainer, pl_module)
