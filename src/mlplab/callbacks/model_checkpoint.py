@@ -32,5 +32,6 @@ class ModelCheckpoint(LightningModelCheckpoint):
         if self._deferred:
             self._deferred = False
             # The step-interval save of the epoch's last batch: its step still counts, validation is done.
-            super().on_train_batch_end(trainer, pl_module, None, None, int(trainer.num_training_batches) - 1)
+            last = trainer.num_training_batches
+            super().on_train_batch_end(trainer, pl_module, None, None, int(last) - 1 if last != float("inf") else -1)
         super().on_train_epoch_end(trainer, pl_module)
