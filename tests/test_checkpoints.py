@@ -110,3 +110,19 @@ def test_resuming_past_max_epochs_is_one_line_naming_the_epochs(tmp_path: Path) 
         UserError, match=r"last.ckpt: the checkpoint is at epoch 2, past trainer.max_epochs=1; allowed: trainer.max"
     ):
         train(resume)
+
+
+@pytest.mark.parametrize("monitor", ["val/loss", "null"])
+def test_step_saves_with_validation_twice_an_epoch_land_on_their_steps(tmp_path: Path, monitor: str) -> None:
+    """Saves every 4 steps fall on each epoch's last batch; validation runs at half and end of each epoch."""
+    saves = [
+        f"callbacks.model_checkpoint.monitor={monitor}",
+        "callbacks.model_checkpoint.save_top_k=-1",
+        "callbacks.model_checkpoint.filename='step{step:.0f}'",
+        "+callbacks.model_checkpoint.every_n_train_steps=4",
+        "trainer.val_check_interval=0.5",
+    ]
+    train(compose_config("train", [*TINY, "logger=none", *saves], tmp_path))
+    ckpts = tmp_path / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last.ckpt", "step4.ckpt", "step8.ckpt"]
+    assert load_checkpoint(ckpts / "last.ckpt")["global_step"] == 8

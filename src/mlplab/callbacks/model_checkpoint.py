@@ -22,8 +22,9 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        loop = trainer.fit_loop.epoch_loop
-        if loop.batch_progress.is_last_batch or batch_idx + 1 >= trainer.num_training_batches:
+        last = trainer.fit_loop.epoch_loop.batch_progress.is_last_batch or batch_idx + 1 >= trainer.num_training_batches
+        # With a monitor and validation not at epoch end, Lightning itself holds the save for validation's end.
+        if last and (self.monitor is None or self._should_save_on_train_epoch_end(trainer)):
             self._deferred = True
             return
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
