@@ -9,7 +9,7 @@ import torch
 from conftest import CONF, TINY, compose_config, run_script
 from mlplab.config_schema import validate_config
 from mlplab.errors import UserError
-from mlplab.overrides import composition_error
+from mlplab.overrides import check_overrides, composition_error
 
 # override -> what the one-line error must say (key=value ... allowed ...)
 BAD = {
@@ -68,6 +68,14 @@ UNCOMPOSABLE = {
     "hydra.run.dirr=x": "hydra.run.dirr=x: no such key hydra.run.dirr; did you mean hydra.run.dir? "
     "(a new key needs a +: +hydra.run.dirr=x)",
     "optimizer=foo": "optimizer=foo: no such option; allowed: adam, sgd",
+    # A key through an interpolation, a value or an empty group: nothing to resolve, no self-contradicting hint.
+    "model.optimizer.lr=0.1": "model.optimizer.lr=0.1: model.optimizer is ${optimizer}; set the key there: "
+    "optimizer.lr=0.1",
+    "paths.output_dir.x=1": "paths.output_dir.x=1: no such key paths.output_dir.x; paths.output_dir holds "
+    "${hydra:runtime.output_dir}, not keys",
+    "scheduler.gamma=0.5": "scheduler.gamma=0.5: no such key scheduler.gamma; scheduler holds null, not keys",
+    "hydra.launcher.partition=x": "hydra.launcher.partition=x: no such key hydra.launcher.partition; "
+    "hydra.launcher has no keys to set (a new key needs a +: +hydra.launcher.partition=x)",
     "+trainer.max_epochs=3": "Could not append to config. An item is already at 'trainer.max_epochs'. "
     "Either remove + prefix: 'trainer.max_epochs=3' Or add a second + to add or override 'trainer.max_epochs': "
     "'++trainer.max_epochs=3'",
@@ -84,6 +92,17 @@ def test_an_unknown_top_level_key_lists_what_is_there() -> None:
     assert message.startswith("foo.bar=1: no such key foo; allowed: hydra, task_name, tags, seed, ckpt_path")
     adam = ["optimizer=adam", "optimizer.weight_decay=0.1", "+optimizer.betas=[0.8,0.9]"]
     assert composition_error(CONF, "train", adam) is None  # what composes passes untouched
+
+
+def test_flags_that_do_not_run_the_composed_config_are_left_to_hydra() -> None:
+    for argv in (
+        ["--experimental-rerun", "outputs/x/.hydra/config.pickle"],
+        ["--cfg", "job", "nope=1"],
+        ["-cn", "other"],
+    ):
+        check_overrides(CONF, "train", argv)  # returns: no exit, Hydra takes these as they are
+    with pytest.raises(SystemExit):
+        check_overrides(CONF, "train", ["-m", "nope=1"])
 
 
 @pytest.mark.parametrize(

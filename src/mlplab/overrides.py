@@ -16,13 +16,16 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, Node
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from mlplab.errors import EXIT_USER_ERROR
 
 # Flags after which Hydra shows something instead of running the task, or composes another config.
-_NOT_A_RUN = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc"}
+_NOT_A_RUN = {
+    *("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc"),
+    "--experimental-rerun",  # reruns a saved config; its path is the next argument, not an override
+}
 _OTHER_CONFIG = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd")
 
 
@@ -80,19 +83,36 @@ def _unknown_key(conf_dir: Path, config_name: str, overrides: list[str], key: st
         cfg = _compose(conf_dir, config_name, [o for o in overrides if o != line], with_hydra=True)
     except HydraException:
         return f"{line}: no such key; a new key needs a +: +{line}"
-    # The deepest part of the key that exists, and what it holds.
+    # Walk the key without resolving anything: an interpolation like ${hydra:...} cannot resolve here.
     parts = key.split(".")
-    depth = 0
     node: DictConfig = cfg
-    while depth < len(parts) - 1 and isinstance(node.get(parts[depth]), DictConfig):
-        node = node[parts[depth]]
-        depth += 1
+    for depth, part in enumerate(parts[:-1]):
+        child = node._get_node(part, validate_access=False)
+        if child is None:
+            break
+        if not isinstance(child, DictConfig) or child._is_interpolation() or child._is_none():
+            return _not_a_group(line, key, ".".join(parts[: depth + 1]), child, ".".join(parts[depth + 1 :]))
+        node = child
+    else:
+        depth = len(parts) - 1
     parent, missing = ".".join(parts[:depth]), parts[depth]
+    prefix = f"{parent}." if parent else ""
     keys = [str(k) for k in node if not str(k).startswith("_")]
     close = difflib.get_close_matches(missing, keys, n=1)
-    prefix = f"{parent}." if parent else ""
-    known = f"did you mean {prefix}{close[0]}?" if close else f"allowed: {', '.join(keys)}"
+    if close:
+        known = f"did you mean {prefix}{close[0]}?"
+    else:
+        known = f"allowed: {', '.join(keys)}" if keys else f"{parent or 'the config'} has no keys to set"
     return f"{line}: no such key {prefix}{missing}; {known} (a new key needs a +: +{line})"
+
+
+def _not_a_group(line: str, key: str, where: str, node: object, rest: str) -> str:
+    """The key goes through ``where``, which holds a value or an interpolation, not keys."""
+    raw = node._value() if isinstance(node, Node) else node
+    reference = re.fullmatch(r"\$\{([\w.]+)\}", str(raw))
+    if reference:  # model.optimizer is ${optimizer}: the key to set is optimizer.lr
+        return f"{line}: {where} is {raw}; set the key there: {reference.group(1)}.{rest}={line.partition('=')[2]}"
+    return f"{line}: no such key {key}; {where} holds {'null' if raw is None else raw}, not keys"
 
 
 def _one_line(error: Exception) -> str:
