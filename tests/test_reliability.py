@@ -56,6 +56,19 @@ def test_without_validation_divergence_is_caught_at_the_next_log_interval(tmp_pa
         train(cfg)
 
 
+def test_a_checkpoint_between_checks_is_checked_by_the_guard_first(tmp_path: Path) -> None:
+    """No validation: a save every epoch, guard checks every 5 steps. The guard, which runs on every rank,
+    stops the run at the first save after the blow-up; not rank 0's write refusing it alone (DDP would hang)."""
+    blow_up = ["scheduler=step", "scheduler.step_size=1", "scheduler.gamma=1e8", "data.batch_size=null"]
+    no_val = ["trainer.max_epochs=50", "trainer.limit_val_batches=0", "trainer.log_every_n_steps=5", "test=false"]
+    saves = ["callbacks.model_checkpoint.monitor=null", "callbacks.progress_bar=null", "logger=none"]
+    cfg = compose_config("train", [*TINY, *blow_up, *no_val, *saves], tmp_path)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    with pytest.raises(TrainingDiverged, match=rf"NaN/inf at epoch 3, step 4 \(the last good checkpoint is {last}\)"):
+        train(cfg)
+    assert assert_finite_checkpoint(last)["global_step"] == 3
+
+
 def test_nan_weights_are_never_written_over_a_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "last.ckpt"
     io = SafeCheckpointIO()

@@ -49,8 +49,8 @@ class DivergenceGuard(L.Callback):
 
     At an epoch's end once ``trainer.log_every_n_steps`` steps have passed since the last check (every
     epoch would cost more than a tutorial epoch's training step), at the end of training, and before each
-    validation in ``fit``. That last check runs on every rank before the validation-end checkpoint, so
-    under DDP all ranks stop together instead of rank 0 alone refusing the save. Whatever the cadence,
+    validation in ``fit`` and before each checkpoint. Those run on every rank, so under DDP all ranks stop
+    together instead of rank 0 alone refusing the save. Whatever the cadence,
     NaN weights are never saved: :func:`refuse_nonfinite_checkpoint` guards every write.
     """
 
@@ -72,6 +72,12 @@ class DivergenceGuard(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.global_step > self._checked_at_step:  # e.g. stopped by max_steps between checks
+            self.check(trainer, pl_module)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        # Every rank builds the checkpoint, only rank 0 writes it: checking here stops all ranks together
+        # where rank 0 alone would refuse the write (an epoch-end save without validation, between checks).
+        if trainer.global_step > self._checked_at_step:
             self.check(trainer, pl_module)
 
     def check(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
