@@ -95,7 +95,9 @@ class Regressor(L.LightningModule):
         final = batch_idx + 1 >= self.trainer.num_training_batches and self.current_epoch + 1 == self.trainer.max_epochs
         if self._counts.window and ((every and self.global_step % every == 0) or final):
             mean = self._window_sum / self._counts.window
-            self.log("train/loss", mean, on_step=True, on_epoch=False, prog_bar=True, sync_dist=True)
+            # Not prog_bar: Lightning would turn it into a number after every batch (a host sync per step on
+            # a GPU); mlplab's RichProgressBar shows it, read only when logged.
+            self.log("train/loss", mean, on_step=True, on_epoch=False, sync_dist=True)
             self._window_sum.zero_()
             self._counts.window = 0
 

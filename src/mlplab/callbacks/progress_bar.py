@@ -1,0 +1,51 @@
+"""Lightning's rich progress bar, showing ``train/loss`` without a host sync per step."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import RichProgressBar as LightningRichProgressBar
+from torch import Tensor
+
+
+class RichProgressBar(LightningRichProgressBar):
+    """Lightning's bar (same arguments), plus the logged metrics named in ``show``, read only when new.
+
+    A metric logged with ``prog_bar=True`` on step is turned into a Python number by Lightning after every
+    batch, even where it was not logged again: a host sync per step on a GPU. So ``train/loss`` is logged
+    without ``prog_bar`` and this bar reads it (and Lightning's bar metrics) only where new values can
+    be: on the steps Lightning logs (every ``trainer.log_every_n_steps``), at an epoch's last batch and end,
+    and at a validation's end. Between those points it shows the same numbers Lightning's bar would.
+    """
+
+    def __init__(self, *args: Any, show: Sequence[str] = ("train/loss",), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.show = tuple(show)
+        self._shown: dict[str, Any] | None = None  # the metrics last read; None: read again
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        if self._shown is None:
+            items = super().get_metrics(trainer, pl_module)
+            logged = trainer.callback_metrics
+            for name in self.show:
+                value = logged.get(name)
+                if isinstance(value, Tensor) and value.numel() == 1:
+                    items[name] = value.item()
+            self._shown = items
+        return self._shown
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        every = max(1, int(getattr(trainer, "log_every_n_steps", 1)))
+        if trainer.global_step % every == 0 or batch_idx + 1 >= trainer.num_training_batches:
+            self._shown = None
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._shown = None
+        super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._shown = None
+        super().on_validation_end(trainer, pl_module)
