@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
 
 from conftest import TINY, compose_config, run_script
+from mlplab.callbacks.model_checkpoint import ModelCheckpoint
 from mlplab.checkpoint_io import SafeCheckpointIO
 from mlplab.checkpoints import load_checkpoint
 from mlplab.errors import UserError
@@ -126,3 +128,9 @@ def test_step_saves_with_validation_twice_an_epoch_land_on_their_steps(tmp_path:
     ckpts = tmp_path / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["last.ckpt", "step4.ckpt", "step8.ckpt"]
     assert load_checkpoint(ckpts / "last.ckpt")["global_step"] == 8
+
+
+def test_the_checkpoint_callback_keeps_lightnings_state_key() -> None:
+    """Its state in a checkpoint sits under Lightning's key, so checkpoints of either class resume in the other."""
+    args = {"monitor": "val/loss", "every_n_train_steps": 25}
+    assert ModelCheckpoint(**args).state_key == LightningModelCheckpoint(**args).state_key

@@ -18,6 +18,13 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deferred = False
+        self._state_key = super().state_key
+
+    @property
+    def state_key(self) -> str:
+        # Lightning's key (it names this callback's state in checkpoints), made once: Lightning formats it
+        # for every hook call, from arguments that do not change after __init__.
+        return self._state_key
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
