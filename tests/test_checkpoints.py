@@ -132,5 +132,5 @@ def test_step_saves_with_validation_twice_an_epoch_land_on_their_steps(tmp_path:
 
 def test_the_checkpoint_callback_keeps_lightnings_state_key() -> None:
     """Its state in a checkpoint sits under Lightning's key, so checkpoints of either class resume in the other."""
-    args = {"monitor": "val/loss", "every_n_train_steps": 25}
-    assert ModelCheckpoint(**args).state_key == LightningModelCheckpoint(**args).state_key
+    ours = ModelCheckpoint(monitor="val/loss", every_n_train_steps=25)
+    assert ours.state_key == LightningModelCheckpoint(monitor="val/loss", every_n_train_steps=25).state_key
