@@ -122,6 +122,23 @@ def test_eval_metrics_cover_the_whole_split_across_ranks(base: Path) -> None:
         assert ddp[key] == pytest.approx(one[key], rel=1e-5, abs=1e-6), key
 
 
+def test_eval_predictions_under_ddp_hold_the_whole_split_in_order(base: Path) -> None:
+    finished("ddp")
+    ckpt = f"ckpt_path={base / 'ddp' / 'checkpoints' / 'last.ckpt'}"
+    evals = {
+        name: Run(
+            [sys.executable, str(ROOT / "scripts" / "eval.py"), ckpt, *COMMON, *extra, f"hydra.run.dir={base / name}"],
+            base / f"{name}_cwd",
+        )
+        for name, extra in (("eval_one", ["trainer.accelerator=cpu"]), ("eval_ddp", DDP))
+    }
+    for run in evals.values():
+        run.finish()
+    one, ddp = (torch.load(base / name / "predictions.pt", weights_only=True) for name in evals)
+    assert one.shape == ddp.shape == (9, 4)  # the 9 test samples, though each rank predicted 5 or 4
+    assert torch.allclose(one, ddp, atol=1e-6, rtol=0)
+
+
 def test_lightning_launch_writes_one_run_dir(base: Path) -> None:
     finished("ddp")
     assert_one_rank0_run(base / "ddp")

@@ -6,6 +6,7 @@ import lightning as L
 import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
+from torchmetrics.utilities.distributed import gather_all_tensors
 
 from mlplab.checkpoints import check_fits, load_checkpoint, resolve_ckpt_path
 from mlplab.config_schema import validate_config
@@ -24,6 +25,25 @@ def load_model(cfg: DictConfig, ckpt_path: str) -> L.LightningModule:
     check_fits(ckpt, model, ckpt_path)
     model.load_state_dict(ckpt["state_dict"])
     return model
+
+
+def predictions_in_order(trainer: L.Trainer, batches: object) -> torch.Tensor | None:
+    """The whole test split's predictions in sample order, on every rank (a collective under DDP).
+
+    Each rank predicts its shard: samples ``rank, rank + world, …`` (:class:`BatchIndexSampler`, no padding).
+    """
+    local = [b for b in batches if isinstance(b, torch.Tensor)] if isinstance(batches, list) else []
+    if trainer.world_size == 1:
+        return torch.cat(local) if local else None
+    mine = torch.cat(local) if local else torch.empty(0, 0)
+    # NCCL gathers device tensors only; torchmetrics pads shards of different lengths for the gather.
+    parts = [p.cpu() for p in gather_all_tensors(mine.to(trainer.strategy.root_device))]
+    world = len(parts)
+    out = torch.empty(sum(len(p) for p in parts), *parts[0].shape[1:], dtype=parts[0].dtype)
+    for rank, part in enumerate(parts):
+        if len(part):  # a rank can have no sample when the split is smaller than the world
+            out[rank::world] = part
+    return out
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -53,9 +73,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:
         write_metrics_json(output_dir / "metrics.json", metrics)
     if cfg.get("save_predictions", True):
-        batches = trainer.predict(model, datamodule=datamodule)
-        if trainer.is_global_zero and batches:
-            preds = torch.cat([b for b in batches if isinstance(b, torch.Tensor)])
+        preds = predictions_in_order(trainer, trainer.predict(model, datamodule=datamodule))
+        if trainer.is_global_zero and preds is not None:
             torch.save(preds, output_dir / "predictions.pt")
             print(f"Predictions:   {output_dir / 'predictions.pt'} {tuple(preds.shape)}")
     print(f"Run directory: {output_dir}")
