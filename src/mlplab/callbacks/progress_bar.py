@@ -14,14 +14,15 @@ class RichProgressBar(LightningRichProgressBar):
     A metric logged with ``prog_bar=True`` on step is turned into a Python number by Lightning after every
     batch, even where it was not logged again: a host sync per step on a GPU. So ``train/loss`` is logged
     without ``prog_bar`` and this bar reads it (and Lightning's bar metrics) only where new values can
-    be: on the steps Lightning logs (every ``trainer.log_every_n_steps``), at an epoch's last batch and end,
-    and at a validation's end. Between those points it shows the same numbers Lightning's bar would.
+    be: the batch after each step Lightning logs (every ``trainer.log_every_n_steps``; the module logs
+    after the callbacks' batch-end hooks), an epoch's end, and a validation's end.
     """
 
     def __init__(self, *args: Any, show: Sequence[str] = ("train/loss",), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.show = tuple(show)
         self._shown: dict[str, Any] | None = None  # the metrics last read; None: read again
+        self._logged = False  # the last batch was a logging step
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         if self._shown is None:
@@ -34,13 +35,22 @@ class RichProgressBar(LightningRichProgressBar):
             self._shown = items
         return self._shown
 
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if self._logged:
+            self._logged, self._shown = False, None
+        super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
+
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        every = max(1, int(getattr(trainer, "log_every_n_steps", 1)))
-        if trainer.global_step % every == 0 or batch_idx + 1 >= trainer.num_training_batches:
-            self._shown = None
+        self._logged = trainer.global_step % max(1, int(getattr(trainer, "log_every_n_steps", 1))) == 0
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_sanity_check_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._shown = None  # Lightning drops the sanity check's val/* values
+        super().on_sanity_check_end(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._shown = None
