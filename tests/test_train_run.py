@@ -2,13 +2,16 @@
 
 import json
 from pathlib import Path
+from typing import Any, ClassVar
 
+import lightning as L
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import TINY, run_script
+from conftest import TINY, compose_config, run_script
+from mlplab.train import train
 
 
 def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -33,6 +36,16 @@ def hparams_session(run_dir: Path) -> tuple[dict[str, object], list[str]]:
         if data.HasField("experiment"):
             metrics = [m.name.tag for m in data.experiment.metric_infos]
     return params, metrics
+
+
+class BatchLosses(L.Callback):
+    """Each training batch's loss, in order."""
+
+    seen: ClassVar[list[float]] = []
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, out: Any, batch: Any, i: int) -> None:
+        # Lightning hands back the loss divided by accumulate_grad_batches, as it was backpropagated.
+        BatchLosses.seen.append(float(out["loss"]) * trainer.accumulate_grad_batches)
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +138,19 @@ def test_multirun_without_sweep_dir_goes_under_logs_of_the_working_directory(tmp
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     assert all((sweep / job / "metrics.json").is_file() for job in ("0", "1"))
+
+
+def test_train_loss_with_gradient_accumulation_is_the_mean_of_each_window(tmp_path: Path) -> None:
+    # 8 batches in 2 accumulated pairs per step: 4 steps, logged every 2, so each point averages 4 batches.
+    BatchLosses.seen = []
+    accumulate = [
+        "trainer.accumulate_grad_batches=2",
+        "test=false",
+        "+callbacks.losses._target_=test_train_run.BatchLosses",
+    ]
+    train(compose_config("train", [*TINY, *accumulate], tmp_path))
+    losses = BatchLosses.seen
+    assert len(losses) == 8
+    series = scalars(tmp_path)["train/loss"]
+    assert [step for step, _ in series] == [1, 3]
+    assert [value for _, value in series] == pytest.approx([sum(losses[:4]) / 4, sum(losses[4:]) / 4])

@@ -21,6 +21,7 @@ Batch = tuple[Tensor, Tensor]
 class _BatchCounts:
     window: int = 0  # batches since train/loss was last logged
     epoch: int = 0  # batches in the current epoch
+    logged_at: int = -1  # the global step train/loss was last logged at
 
 
 class Regressor(L.LightningModule):
@@ -84,6 +85,9 @@ class Regressor(L.LightningModule):
         self._counts.epoch += 1
         return loss
 
+    def on_train_start(self) -> None:
+        self._counts.logged_at = self.global_step  # a resumed run's first step is not logged twice
+
     def on_train_epoch_start(self) -> None:
         self._epoch_sum.zero_()
         self._counts.epoch = 0
@@ -93,13 +97,16 @@ class Regressor(L.LightningModule):
         # Same cadence as Lightning's step logging, so each logged value reaches the loggers.
         # The final batch of the run logs too, so even a run shorter than the interval has train/loss.
         final = batch_idx + 1 >= self.trainer.num_training_batches and self.current_epoch + 1 == self.trainer.max_epochs
-        if self._counts.window and ((every and self.global_step % every == 0) or final):
+        # Once per step: with gradient accumulation, several batches end at the same global step.
+        due = every and self.global_step % every == 0 and self.global_step != self._counts.logged_at
+        if self._counts.window and (due or final):
             mean = self._window_sum / self._counts.window
             # Not prog_bar: Lightning would turn it into a number after every batch (a host sync per step on
             # a GPU); mlplab's RichProgressBar shows it, read only when logged.
             self.log("train/loss", mean, on_step=True, on_epoch=False, sync_dist=True)
             self._window_sum.zero_()
             self._counts.window = 0
+            self._counts.logged_at = self.global_step
 
     @property
     def epoch_train_loss(self) -> Tensor | None:
