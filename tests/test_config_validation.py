@@ -74,6 +74,12 @@ UNCOMPOSABLE = {
     "paths.output_dir.x=1": "paths.output_dir.x=1: no such key paths.output_dir.x; paths.output_dir holds "
     "${hydra:runtime.output_dir}, not keys",
     "scheduler.gamma=0.5": "scheduler.gamma=0.5: no such key scheduler.gamma; scheduler holds null, not keys",
+    "tags.x=1": "tags.x=1: no such key tags.x; tags holds [], not keys",
+    # The hint is given only where it composes: data.in_dim is a number.
+    "model.in_dim.x=1": "model.in_dim.x=1: no such key model.in_dim.x; model.in_dim holds ${data.in_dim}, not keys",
+    # + and ++ compose through an interpolation by replacing it (the model would get {lr: 7} as optimizer).
+    "++model.optimizer.lr=7": "++model.optimizer.lr=7: model.optimizer is ${optimizer}; set the key there: "
+    "++optimizer.lr=7",
     "hydra.launcher.partition=x": "hydra.launcher.partition=x: no such key hydra.launcher.partition; "
     "hydra.launcher has no keys to set (a new key needs a +: +hydra.launcher.partition=x)",
     "+trainer.max_epochs=3": "Could not append to config. An item is already at 'trainer.max_epochs'. "
@@ -103,6 +109,18 @@ def test_flags_that_do_not_run_the_composed_config_are_left_to_hydra() -> None:
         check_overrides(CONF, "train", argv)  # returns: no exit, Hydra takes these as they are
     with pytest.raises(SystemExit):
         check_overrides(CONF, "train", ["-m", "nope=1"])
+
+
+def test_each_option_of_a_swept_group_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    """SGD has momentum, Adam has not: the sweep stops before its first job, not at its second."""
+    with pytest.raises(SystemExit) as stop:
+        check_overrides(CONF, "train", ["-m", "optimizer=sgd,adam", "optimizer.momentum=0.9", "optimizer.lr=0.1,0.2"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: in the job with optimizer=adam: optimizer.momentum=0.9: no such key optimizer.momentum; "
+        "allowed: lr, weight_decay (a new key needs a +: +optimizer.momentum=0.9)\n"
+    )
+    check_overrides(CONF, "train", ["-m", "optimizer=sgd,adam", "optimizer.lr=0.1,0.2"])  # composes: no exit
 
 
 @pytest.mark.parametrize(

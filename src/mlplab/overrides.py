@@ -6,10 +6,10 @@ turns those into the project's one-line errors. Runs that only show config (``--
 ``HYDRA_FULL_ERROR=1`` go straight to Hydra.
 """
 
-import difflib
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -20,6 +20,7 @@ from omegaconf import DictConfig, Node
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from mlplab.errors import EXIT_USER_ERROR
+from mlplab.override_keys import blocked_at, through_a_value, unknown_key
 
 # Flags after which Hydra shows something instead of running the task, or composes another config.
 _NOT_A_RUN = {
@@ -35,8 +36,11 @@ def check_overrides(conf_dir: Path, config_name: str, argv: list[str] | None = N
     if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(a in _NOT_A_RUN or a.startswith(_OTHER_CONFIG) for a in args):
         return
     try:
-        overrides = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
-        message = composition_error(conf_dir, config_name, [v for v in map(_first_value, overrides) if v])
+        parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
+        errors = (
+            (job, composition_error(conf_dir, config_name, overrides)) for job, overrides in _jobs(conf_dir, parsed)
+        )
+        message = next((f"{job}{error}" for job, error in errors if error), None)
     except HydraException as e:  # bad syntax: Hydra's message names the override and the character
         message = _one_line(e)
     if message:
@@ -44,20 +48,46 @@ def check_overrides(conf_dir: Path, config_name: str, argv: list[str] | None = N
         sys.exit(EXIT_USER_ERROR)
 
 
-def _first_value(override: Override) -> str | None:
-    """A sweep (``-m lr=0.1,0.2``) is checked with its first value; one that can't be listed, not at all."""
+def _jobs(conf_dir: Path, parsed: list[Override]) -> Iterator[tuple[str, list[str]]]:
+    """The overrides of a sweep's jobs worth composing: every sweep at its first value, then each other
+    option of a swept config group (``optimizer=sgd,adam``: the options have different keys), one at a
+    time. Other swept values (``lr=0.1,0.2``) cannot change what composes. Each comes with how its
+    error would start ("" or "in the job with optimizer=adam: ")."""
+    listed = [(o, values) for o in parsed if (values := _values(o))]
+    base = [_line(o, values[0]) for o, values in listed]
+    yield "", base
+    for i, (override, values) in enumerate(listed):
+        if override.is_sweep_override() and (conf_dir / override.key_or_group).is_dir():
+            for value in values[1:]:
+                line = _line(override, value)
+                yield f"in the job with {line}: ", [*base[:i], line, *base[i + 1 :]]
+
+
+def _line(override: Override, value: str) -> str:
+    return f"{override.get_key_element()}={value}" if override.is_sweep_override() else str(override.input_line)
+
+
+def _values(override: Override) -> list[str]:
+    """A sweep's values as override text; [] for one that can't be listed (a range without end, …)."""
     if not override.is_sweep_override():
-        return override.input_line
+        return [str(override.input_line)]
     try:
-        first = next(iter(override.sweep_string_iterator()))
-    except (HydraException, StopIteration):
-        return None
-    return f"{override.get_key_element()}={first}"
+        return list(override.sweep_string_iterator())
+    except HydraException:
+        return []
 
 
 def _compose(conf_dir: Path, config_name: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:
     with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3"):
         return compose(config_name, overrides=overrides, return_hydra_config=with_hydra)
+
+
+def _composes(conf_dir: Path, config_name: str, overrides: list[str]) -> bool:
+    try:
+        _compose(conf_dir, config_name, overrides)
+    except Exception:  # any failure means no
+        return False
+    return True
 
 
 def composition_error(conf_dir: Path, config_name: str, overrides: list[str]) -> str | None:
@@ -69,50 +99,43 @@ def composition_error(conf_dir: Path, config_name: str, overrides: list[str]) ->
         allowed = ", ".join(e.options or [])
         return f"{group or 'config'}={option}: no such option; allowed: {allowed}" if allowed else _one_line(e)
     except ConfigCompositionException as e:
-        if isinstance(e.__cause__, ConfigAttributeError | ConfigKeyError):
-            key = re.search(r"override '([^']+)'", str(e))
-            if key:
-                return _unknown_key(conf_dir, config_name, overrides, key.group(1))
+        key = re.search(r"override '([^']+)'", str(e))
+        if key and isinstance(e.__cause__, ConfigAttributeError | ConfigKeyError):
+            return _explain(conf_dir, config_name, overrides, next(o for o in overrides if _key(o) == key.group(1)))
         return _one_line(e)
-    return None
+    except Exception as e:  # OmegaConf's own (a key through a list or null): find the override
+        culprit = next((o for o in overrides if not _composes(conf_dir, config_name, [o])), None)
+        return _explain(conf_dir, config_name, overrides, culprit) if culprit else _one_line(e)
+    return _added_through_a_value(conf_dir, config_name, overrides)
 
 
-def _unknown_key(conf_dir: Path, config_name: str, overrides: list[str], key: str) -> str:
-    line = next((o for o in overrides if o.split("=", 1)[0] == key), key)
+def _key(line: str) -> str:
+    return line.split("=", 1)[0].lstrip("+~")
+
+
+def _explain(conf_dir: Path, config_name: str, overrides: list[str], line: str) -> str:
+    others = [o for o in overrides if o != line]
     try:
-        cfg = _compose(conf_dir, config_name, [o for o in overrides if o != line], with_hydra=True)
+        cfg = _compose(conf_dir, config_name, others, with_hydra=True)
     except HydraException:
         return f"{line}: no such key; a new key needs a +: +{line}"
-    # Walk the key without resolving anything: an interpolation like ${hydra:...} cannot resolve here.
-    parts = key.split(".")
-    node: DictConfig = cfg
-    for depth, part in enumerate(parts[:-1]):
-        child = node._get_node(part, validate_access=False)
-        if child is None:
-            break
-        if not isinstance(child, DictConfig) or child._is_interpolation() or child._is_none():
-            return _not_a_group(line, key, ".".join(parts[: depth + 1]), child, ".".join(parts[depth + 1 :]))
-        node = child
-    else:
-        depth = len(parts) - 1
-    parent, missing = ".".join(parts[:depth]), parts[depth]
-    prefix = f"{parent}." if parent else ""
-    keys = [str(k) for k in node if not str(k).startswith("_")]
-    close = difflib.get_close_matches(missing, keys, n=1)
-    if close:
-        known = f"did you mean {prefix}{close[0]}?"
-    else:
-        known = f"allowed: {', '.join(keys)}" if keys else f"{parent or 'the config'} has no keys to set"
-    return f"{line}: no such key {prefix}{missing}; {known} (a new key needs a +: +{line})"
+    return unknown_key(cfg, line, _key(line), others, lambda o: _composes(conf_dir, config_name, o))
 
 
-def _not_a_group(line: str, key: str, where: str, node: object, rest: str) -> str:
-    """The key goes through ``where``, which holds a value or an interpolation, not keys."""
-    raw = node._value() if isinstance(node, Node) else node
-    reference = re.fullmatch(r"\$\{([\w.]+)\}", str(raw))
-    if reference:  # model.optimizer is ${optimizer}: the key to set is optimizer.lr
-        return f"{line}: {where} is {raw}; set the key there: {reference.group(1)}.{rest}={line.partition('=')[2]}"
-    return f"{line}: no such key {key}; {where} holds {'null' if raw is None else raw}, not keys"
+def _added_through_a_value(conf_dir: Path, config_name: str, overrides: list[str]) -> str | None:
+    """``+``/``++`` compose even through an interpolation or a value, replacing it: ``++model.optimizer.lr=1``
+    would swap ``${optimizer}`` for ``{lr: 1}``. Below null is allowed: that makes a new mapping."""
+    added = [o for o in overrides if o.startswith("+") and "." in _key(o)]
+    if not added:
+        return None
+    others = [o for o in overrides if o not in added]
+    cfg = _compose(conf_dir, config_name, others, with_hydra=True)
+    for line in added:
+        blocked = blocked_at(cfg, _key(line))
+        if blocked and not (isinstance(blocked[1], Node) and blocked[1]._is_none()):
+            rest = [o for o in overrides if o != line]
+            return through_a_value(line, _key(line), *blocked, rest, lambda o: _composes(conf_dir, config_name, o))
+    return None
 
 
 def _one_line(error: Exception) -> str:

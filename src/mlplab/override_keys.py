@@ -1,0 +1,63 @@
+"""Why an override's key does not fit the composed config, said in one line.
+
+The key is walked without resolving anything (an interpolation like ``${hydra:...}`` cannot resolve
+outside a run): each part names a key of a mapping, or the walk stops at what it found instead.
+"""
+
+import difflib
+import re
+from collections.abc import Callable
+
+from omegaconf import DictConfig, Node
+
+# Whether a list of overrides composes: a hint is only given if it does.
+Composes = Callable[[list[str]], bool]
+
+
+def blocked_at(cfg: DictConfig, key: str) -> tuple[str, object] | None:
+    """The first part of ``key`` (but the last) that holds a value, null or an interpolation, not keys."""
+    parts = key.split(".")
+    node: DictConfig = cfg
+    for depth, part in enumerate(parts[:-1]):
+        child = node._get_node(part, validate_access=False)
+        if child is None:
+            return None
+        if not isinstance(child, DictConfig) or child._is_interpolation() or child._is_none():
+            return ".".join(parts[: depth + 1]), child
+        node = child
+    return None
+
+
+def unknown_key(cfg: DictConfig, line: str, key: str, others: list[str], composes: Composes) -> str:
+    """``key`` (of override ``line``) is not in ``cfg``: the nearest key there, or what is in the way."""
+    blocked = blocked_at(cfg, key)
+    if blocked:
+        return through_a_value(line, key, *blocked, others, composes)
+    parts = key.split(".")
+    node: DictConfig = cfg
+    depth = 0
+    while depth < len(parts) - 1 and isinstance(node._get_node(parts[depth], validate_access=False), DictConfig):
+        node = node[parts[depth]]
+        depth += 1
+    parent, missing = ".".join(parts[:depth]), parts[depth]
+    prefix = f"{parent}." if parent else ""
+    keys = [str(k) for k in node if not str(k).startswith("_")]
+    close = difflib.get_close_matches(missing, keys, n=1)
+    if close:
+        known = f"did you mean {prefix}{close[0]}?"
+    else:
+        known = f"allowed: {', '.join(keys)}" if keys else f"{parent or 'the config'} has no keys to set"
+    return f"{line}: no such key {prefix}{missing}; {known} (a new key needs a +: +{line.lstrip('+')})"
+
+
+def through_a_value(line: str, key: str, where: str, node: object, others: list[str], composes: Composes) -> str:
+    """``key`` goes through ``where``, which holds a value or an interpolation: no keys can be set below it."""
+    raw = node._value() if isinstance(node, Node) else node
+    shown = "null" if raw is None else raw
+    reference = re.fullmatch(r"\$\{([\w.]+)\}", str(raw))
+    if reference:  # model.optimizer is ${optimizer}: the key to set is optimizer.lr
+        plus = line[: len(line) - len(line.lstrip("+"))]
+        there = f"{plus}{reference.group(1)}{key[len(where) :]}={line.partition('=')[2]}"
+        if composes([*others, there]):
+            return f"{line}: {where} is {raw}; set the key there: {there}"
+    return f"{line}: no such key {key}; {where} holds {shown}, not keys"
