@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT
+from mlplab.bench.run import Row, best_of
 
 
 def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
@@ -33,3 +34,13 @@ def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     startup = {case["command"]: case for case in report["startup"]}
     assert set(startup) == {"--help", "--cfg job"}  # each timed against a bare Hydra app over conf/
     assert all(case["project_s"] > 0 and case["bare_s"] > 0 for case in startup.values())
+
+
+def test_each_side_counts_its_fastest_run() -> None:
+    runs = [
+        Row("tutorial", 300.0, 1200.0, 4.0, 2.5, 800_000.0, 400.0),
+        Row("tutorial", 250.0, 1300.0, 5.2, 2.5, 750_000.0, 420.0),
+    ]
+    best = best_of(runs)
+    assert (best.hand_us_per_step, best.project_us_per_step) == (250.0, 1200.0)
+    assert best.ratio == 1200.0 / 250.0 and best.samples_per_s == 800_000.0 and best.peak_rss_mb == 420.0
