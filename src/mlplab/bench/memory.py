@@ -15,7 +15,20 @@ from mlplab.bench.project import build, compose_run
 
 
 def peak_rss_bytes() -> int:
+    """This process's peak RSS so far (for a child: including what it inherited from its parent)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def own_peak_rss_bytes() -> int:
+    """Peak RSS of this program alone. Linux's ru_maxrss carries over the forking parent's RSS into a
+    child (it survives exec), which would hide a small run's peak under the bench process's own;
+    VmHWM belongs to the address space exec made."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return peak_rss_bytes()
+    kib = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return int(kib) * 1024 if kib else peak_rss_bytes()
 
 
 def main(num_samples: int, output_dir: Path) -> dict[str, int]:
@@ -27,7 +40,7 @@ def main(num_samples: int, output_dir: Path) -> dict[str, int]:
     datamodule, model, trainer = build(cfg, progress_bar=False)
     trainer.fit(model, datamodule=datamodule)
     data_bytes = num_samples * (cfg.data.in_dim + cfg.data.out_dim) * 4  # float32 x and y
-    return {"num_samples": num_samples, "peak_rss": peak_rss_bytes(), "data_bytes": data_bytes}
+    return {"num_samples": num_samples, "peak_rss": own_peak_rss_bytes(), "data_bytes": data_bytes}
 
 
 def memory_case(big: int, small: int, tmp: Path) -> dict[str, float]:
