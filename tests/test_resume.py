@@ -195,3 +195,41 @@ def test_checkpoints_carry_rng_states_that_load_weights_only(reference: Path) ->
     drawn = (random.random(), float(np.random.rand()), float(torch.rand(())))
     restore_rng(state)
     assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == drawn
+
+
+def curve(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+def test_a_resume_inside_a_logging_window_and_an_epoch_keeps_their_means(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """16 steps an epoch, train/loss every 5 steps, saves every 7: the save at step 21 falls inside the
+    window of steps 21-25 and inside epoch 2 (steps 17-32). A crash at 23 resumes from 21; the window
+    logged at 25 and epoch 2's printed mean must still cover all of their steps."""
+    run = [
+        "data.num_samples=80",
+        "data.batch_size=4",
+        "trainer.max_epochs=3",
+        "trainer.log_every_n_steps=5",
+        "trainer.enable_progress_bar=false",
+        "test=false",
+        "+callbacks.model_checkpoint.every_n_train_steps=7",
+        "+callbacks.epoch_printer._target_=mlplab.callbacks.epoch_printer.EpochPrinter",
+        "+callbacks.epoch_printer.every_n_epochs=1",
+    ]
+    train(compose_config("train", run, tmp_path / "reference"))
+    printed = capsys.readouterr().out
+    crash = ["+callbacks.crash._target_=test_resume.CrashAt", "+callbacks.crash.step=23"]
+    with pytest.raises(RuntimeError, match="crash at step 23"):
+        train(compose_config("train", [*run, *crash], tmp_path / "run"))
+    assert last_ckpt(tmp_path / "run")["global_step"] == 21
+    next_second()
+    train(compose_config("train", [*run, "ckpt_path=last"], tmp_path / "run"))
+    resumed = capsys.readouterr().out
+    for line in ("Epoch: 2, Loss:", "Epoch: 3, Loss:"):
+        want = next(x for x in printed.splitlines() if x.startswith(line))
+        assert want in resumed.splitlines(), f"resumed run printed no {want!r}"
+    assert curve(tmp_path / "run", "train/loss") == curve(tmp_path / "reference", "train/loss")

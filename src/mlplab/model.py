@@ -92,14 +92,17 @@ class Regressor(L.LightningModule):
         self._epoch_sum.zero_()
         self._counts.epoch = 0
 
-    def on_train_batch_end(self, outputs: Any, batch: Batch, batch_idx: int) -> None:
+    def _window_due(self) -> bool:
+        """This step logs its train/loss window: Lightning's step-logging cadence, once per global step (with
+        gradient accumulation, several batches end at the same step)."""
         every = int(getattr(self.trainer, "log_every_n_steps", 50))  # set by Lightning at run time
+        return bool(every) and self.global_step % every == 0 and self.global_step != self._counts.logged_at
+
+    def on_train_batch_end(self, outputs: Any, batch: Batch, batch_idx: int) -> None:
         # Same cadence as Lightning's step logging, so each logged value reaches the loggers.
         # The final batch of the run logs too, so even a run shorter than the interval has train/loss.
         final = batch_idx + 1 >= self.trainer.num_training_batches and self.current_epoch + 1 == self.trainer.max_epochs
-        # Once per step: with gradient accumulation, several batches end at the same global step.
-        due = every and self.global_step % every == 0 and self.global_step != self._counts.logged_at
-        if self._counts.window and (due or final):
+        if self._counts.window and (self._window_due() or final):
             mean = self._window_sum / self._counts.window
             # Not prog_bar: Lightning would turn it into a number after every batch (a host sync per step on
             # a GPU); mlplab's RichProgressBar shows it, read only when logged.
@@ -107,6 +110,25 @@ class Regressor(L.LightningModule):
             self._window_sum.zero_()
             self._counts.window = 0
             self._counts.logged_at = self.global_step
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The running sums, so a resumed run's first train/loss window and its epoch's mean are whole. A save
+        # at a batch's end (callbacks run first) comes before this module logs that step's window: left out.
+        logged_after = self._window_due()
+        checkpoint["train_loss_sums"] = {
+            "window_sum": 0.0 if logged_after else float(self._window_sum),
+            "window": 0 if logged_after else self._counts.window,
+            "epoch_sum": float(self._epoch_sum),
+            "epoch": self._counts.epoch,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning resumes mid-epoch without on_train_epoch_start, or starts the next epoch with it (a reset).
+        sums = checkpoint.get("train_loss_sums")
+        if sums:
+            self._window_sum.fill_(sums["window_sum"])
+            self._epoch_sum.fill_(sums["epoch_sum"])
+            self._counts.window, self._counts.epoch = int(sums["window"]), int(sums["epoch"])
 
     @property
     def epoch_train_loss(self) -> Tensor | None:
