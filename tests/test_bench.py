@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from conftest import ROOT
-from mlplab.bench.run import Row, best_of
+from mlplab.bench.table import Row, best_of
 
 
 def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:

@@ -6,35 +6,21 @@ import io
 import json
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
 import torch
-from rich.console import Console
-from rich.table import Table
 
 from mlplab.bench.floor import GatheredBatches, bare_fit
 from mlplab.bench.hand import time_minibatch_epoch, time_train_batches, time_tutorial
-from mlplab.bench.memory import memory_case, peak_rss_bytes
+from mlplab.bench.memory import memory_case
 from mlplab.bench.project import build, compose_run, time_fit
 from mlplab.bench.startup import startup_case
+from mlplab.bench.table import NAN, Row, best_of, print_report, row
 from mlplab.console_noise import quiet_dependencies
 from mlplab.data.base import TensorDataModule
 from mlplab.model import Regressor
-
-NAN = float("nan")  # the floor rows have no target
-
-
-@dataclass
-class Row:
-    work: str
-    hand_us_per_step: float
-    project_us_per_step: float
-    ratio: float
-    target: float
-    samples_per_s: float
-    peak_rss_mb: float
 
 
 def _prepare(overrides: list[str], tmp: Path) -> tuple[TensorDataModule, Regressor, L.Trainer, int]:
@@ -63,7 +49,7 @@ def tutorial_case(accelerator: str, epochs: int, tmp: Path) -> Row:
     hand = time_tutorial(net, x, y, epochs=epochs)
     with contextlib.redirect_stdout(io.StringIO()):  # the experiment's "Epoch: ..." lines
         project = time_fit(dm, model, trainer)
-    return _row(
+    return row(
         f"tutorial: {epochs} full-batch epochs of {len(x)} ({accelerator})", hand, project, epochs, epochs * len(x), 2.5
     )
 
@@ -75,7 +61,7 @@ def floor_case(accelerator: str, epochs: int, tmp: Path) -> Row:
     x, y = (t.to(device) for t in (dm.splits["train"].x, dm.splits["train"].y))
     hand = time_tutorial(copy.deepcopy(model.net).to(device), x, y, epochs=epochs)
     project = bare_fit(model, GatheredBatches(x, y, None, seed), accelerator, epochs)
-    return _row(f"  floor: bare Lightning loop, same work ({accelerator})", hand, project, epochs, epochs * len(x), NAN)
+    return row(f"  floor: bare Lightning loop, same work ({accelerator})", hand, project, epochs, epochs * len(x), NAN)
 
 
 def minibatch_floor_case(accelerator: str, num_train: int, tmp: Path) -> Row:
@@ -86,7 +72,7 @@ def minibatch_floor_case(accelerator: str, num_train: int, tmp: Path) -> Row:
     batches = GatheredBatches(x, y, 1024, seed)
     hand = time_train_batches(copy.deepcopy(model.net).to(device), batches)
     project = bare_fit(model, batches, accelerator, 1)
-    return _row(
+    return row(
         f"  floor: bare Lightning loop, 1 epoch, no val ({accelerator})", hand, project, len(batches), len(x), NAN
     )
 
@@ -108,34 +94,7 @@ def minibatch_case(accelerator: str, num_train: int, tmp: Path) -> Row:
     time_minibatch_epoch(copy.deepcopy(net), (train[0][:65536], train[1][:65536]), val, 1024, seed)  # warm-up
     hand, steps = time_minibatch_epoch(net, train, val, 1024, seed)
     project = time_fit(dm, model, trainer)
-    return _row(f"N={num_train:,} batch 1024, 1 epoch + val ({accelerator})", hand, project, steps, num_train, 1.3)
-
-
-def best_of(rows: list[Row]) -> Row:
-    """Each side's fastest of several runs of one case: this machine's noise only ever adds time."""
-    hand = min(r.hand_us_per_step for r in rows)
-    fastest = min(rows, key=lambda r: r.project_us_per_step)
-    return Row(
-        fastest.work,
-        hand,
-        fastest.project_us_per_step,
-        fastest.project_us_per_step / hand,
-        fastest.target,
-        fastest.samples_per_s,
-        max(r.peak_rss_mb for r in rows),
-    )
-
-
-def _row(work: str, hand: float, project: float, steps: int, samples: int, target: float) -> Row:
-    return Row(
-        work,
-        hand / steps * 1e6,
-        project / steps * 1e6,
-        project / hand,
-        target,
-        samples / project,
-        peak_rss_bytes() / 2**20,
-    )
+    return row(f"N={num_train:,} batch 1024, 1 epoch + val ({accelerator})", hand, project, steps, num_train, 1.3)
 
 
 def run(quick: bool, output: Path, repeats: int = 3) -> dict[str, object]:
@@ -170,38 +129,5 @@ def run(quick: bool, output: Path, repeats: int = 3) -> dict[str, object]:
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")
-    _print(rows, memory, startup, output, 1 if quick else repeats)
+    print_report(rows, memory, startup, output, 1 if quick else repeats)
     return report
-
-
-def _print(
-    rows: list[Row], memory: dict[str, float], startup: list[dict[str, float | str]], output: Path, repeats: int
-) -> None:
-    title = "mlplab bench: project Trainer path vs. the hand-written loop (same data, same init)"
-    table = Table(title=f"{title}, each side's best of {repeats}")
-    for col in ("work", "hand µs/step", "project µs/step", "ratio", "target", "samples/s", "peak RSS MB"):
-        table.add_column(col, justify="left" if col == "work" else "right")
-    for r in rows:
-        ok = "" if not r.ratio > r.target else " ✗"  # the floor row has no target (nan)
-        table.add_row(
-            r.work,
-            f"{r.hand_us_per_step:.1f}",
-            f"{r.project_us_per_step:.1f}",
-            f"{r.ratio:.2f}x{ok}",
-            f"≤ {r.target}x" if r.target == r.target else "-",
-            f"{r.samples_per_s:,.0f}",
-            f"{r.peak_rss_mb:.0f}",
-        )
-    console = Console(width=140)
-    console.print(table)
-    console.print(
-        f"memory: N={memory['big_n']:,} peak {memory['big_peak_mb']:.0f} MB vs N={memory['small_n']:,} peak "
-        f"{memory['small_peak_mb']:.0f} MB: extra = {memory['ratio']:.2f} x the {memory['data_mb']:.0f} MB of "
-        f"data tensors (target ≤ {memory['target']}x)"
-    )
-    for case in startup:
-        console.print(
-            f"start-up: scripts/train.py {case['command']} {case['project_s']:.2f} s vs a bare Hydra app over conf/ "
-            f"{case['bare_s']:.2f} s = {case['ratio']:.2f}x (target ≤ {case['target']}x)"
-        )
-    console.print(f"JSON: {output}")
