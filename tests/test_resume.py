@@ -41,6 +41,18 @@ class SignalAt(L.Callback):
             os.kill(os.getpid(), self.signum)
 
 
+class SignalAfterBatch(L.Callback):
+    """Sends this process SIGINT after its ``batch``-th training batch (counting from 1)."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch, self.seen = batch, 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        self.seen += 1
+        if self.seen == self.batch:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
 class CrashAt(L.Callback):
     """Stands in for a crash: raises after optimizer step ``step`` (before that step's checkpoint)."""
 
@@ -203,6 +215,31 @@ def curve(run_dir: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in acc.Scalars(tag)]
 
 
+SMALL = [  # 16 batches an epoch
+    "data.num_samples=80",
+    "data.batch_size=4",
+    "trainer.max_epochs=3",
+    "trainer.log_every_n_steps=5",
+    "trainer.enable_progress_bar=false",
+    "test=false",
+]
+
+
+def test_ctrl_c_while_accumulating_gradients_saves_at_the_step(tmp_path: Path) -> None:
+    """Batches pair up into steps: Ctrl-C after batch 23 (half a step) saves after batch 24, step 12."""
+    accumulate = [*SMALL, "trainer.accumulate_grad_batches=2"]
+    train(compose_config("train", accumulate, tmp_path / "reference"))
+    ctrl_c = ["+callbacks.ctrl_c._target_=test_resume.SignalAfterBatch", "+callbacks.ctrl_c.batch=23"]
+    with pytest.raises(Interrupted, match="at epoch 1, step 12"):
+        train(compose_config("train", [*accumulate, *ctrl_c], tmp_path / "run"))
+    next_second()
+    train(compose_config("train", [*accumulate, "ckpt_path=last"], tmp_path / "run"))
+    want = last_ckpt(tmp_path / "reference")["state_dict"]
+    for name, tensor in last_ckpt(tmp_path / "run")["state_dict"].items():
+        assert torch.equal(tensor, want[name]), f"{name} differs from the uninterrupted run"
+    assert curve(tmp_path / "run", "train/loss") == curve(tmp_path / "reference", "train/loss")
+
+
 def test_a_resume_inside_a_logging_window_and_an_epoch_keeps_their_means(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -210,12 +247,7 @@ def test_a_resume_inside_a_logging_window_and_an_epoch_keeps_their_means(
     window of steps 21-25 and inside epoch 2 (steps 17-32). A crash at 23 resumes from 21; the window
     logged at 25 and epoch 2's printed mean must still cover all of their steps."""
     run = [
-        "data.num_samples=80",
-        "data.batch_size=4",
-        "trainer.max_epochs=3",
-        "trainer.log_every_n_steps=5",
-        "trainer.enable_progress_bar=false",
-        "test=false",
+        *SMALL,
         "+callbacks.model_checkpoint.every_n_train_steps=7",
         "+callbacks.epoch_printer._target_=mlplab.callbacks.epoch_printer.EpochPrinter",
         "+callbacks.epoch_printer.every_n_epochs=1",

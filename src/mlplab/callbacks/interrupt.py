@@ -29,6 +29,7 @@ class InterruptCheckpoint(L.Callback):
         self.signum: int | None = None
         self.saved_at: tuple[int, int] | None = None  # (epoch, step) of the checkpoint written on a signal
         self._previous: dict[int, Any] = {}
+        self._step_at_batch_start = -1
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -55,8 +56,10 @@ class InterruptCheckpoint(L.Callback):
             self._install()
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        # An epoch's last batch waits for its validation: Lightning would skip that on resume.
-        if self.signum is not None and not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        # An epoch's last batch waits for its validation: Lightning would skip that on resume. A batch that
+        # only accumulated gradients waits for the step: a checkpoint cannot hold half-summed gradients.
+        stepped = trainer.global_step != self._step_at_batch_start
+        if self.signum is not None and stepped and not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
             self._save(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -66,6 +69,7 @@ class InterruptCheckpoint(L.Callback):
     # Stopping waits for the next hook, so what this step logs (below the checkpoint's step) is written.
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         self._stop_if_saved(trainer)
+        self._step_at_batch_start = trainer.global_step
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._stop_if_saved(trainer)
