@@ -75,6 +75,7 @@ UNCOMPOSABLE = {
     "${hydra:runtime.output_dir}, not keys",
     "scheduler.gamma=0.5": "scheduler.gamma=0.5: no such key scheduler.gamma; scheduler holds null, not keys",
     "tags.x=1": "tags.x=1: no such key tags.x; tags holds [], not keys",
+    "scheduler=null": "scheduler=null: scheduler is a config group; allowed: cosine, none, step",
     # The hint is given only where it composes: data.in_dim is a number.
     "model.in_dim.x=1": "model.in_dim.x=1: no such key model.in_dim.x; model.in_dim holds ${data.in_dim}, not keys",
     # + and ++ compose through an interpolation by replacing it (the model would get {lr: 7} as optimizer).
@@ -121,6 +122,24 @@ def test_each_option_of_a_swept_group_is_checked(capsys: pytest.CaptureFixture[s
         "allowed: lr, weight_decay (a new key needs a +: +optimizer.momentum=0.9)\n"
     )
     check_overrides(CONF, "train", ["-m", "optimizer=sgd,adam", "optimizer.lr=0.1,0.2"])  # composes: no exit
+
+
+def test_the_options_a_sweeper_searches_are_checked_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """hparams_search=optuna searches optimizer: choice(sgd, adam); Adam's trials could not compose."""
+    with pytest.raises(SystemExit):
+        check_overrides(CONF, "train", ["-m", "hparams_search=optuna", "optimizer.momentum=0.9"])
+    assert capsys.readouterr().err.startswith(
+        "error: in the sweeper's trials with optimizer=adam: optimizer.momentum=0.9: no such key optimizer.momentum"
+    )
+    check_overrides(CONF, "train", ["-m", "hparams_search=optuna", "optimizer=sgd", "optimizer.momentum=0.9"])
+
+
+def test_a_key_added_by_a_plus_can_be_set_after_it() -> None:
+    """What Hydra composes passes, even where an override needs the key an earlier + adds."""
+    stop = "{_target_:lightning.pytorch.callbacks.EarlyStopping,monitor:val/loss,patience:3}"
+    early_stop = f"+callbacks.early_stop={stop}"
+    assert composition_error(CONF, "train", [early_stop, "callbacks.early_stop.patience=5"]) is None
+    check_overrides(CONF, "train", ["-m", early_stop, "callbacks.early_stop.patience=3,5"])
 
 
 @pytest.mark.parametrize(

@@ -9,18 +9,18 @@ turns those into the project's one-line errors. Runs that only show config (``--
 import os
 import re
 import sys
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
 from omegaconf import DictConfig, Node
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from mlplab.errors import EXIT_USER_ERROR
 from mlplab.override_keys import blocked_at, through_a_value, unknown_key
+from mlplab.sweep_jobs import Params, jobs, params_of
 
 # Flags after which Hydra shows something instead of running the task, or composes another config.
 _NOT_A_RUN = {
@@ -35,46 +35,31 @@ def check_overrides(conf_dir: Path, config_name: str, argv: list[str] | None = N
     args = sys.argv[1:] if argv is None else argv
     if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(a in _NOT_A_RUN or a.startswith(_OTHER_CONFIG) for a in args):
         return
-    try:
-        parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
-        errors = (
-            (job, composition_error(conf_dir, config_name, overrides)) for job, overrides in _jobs(conf_dir, parsed)
-        )
-        message = next((f"{job}{error}" for job, error in errors if error), None)
-    except HydraException as e:  # bad syntax: Hydra's message names the override and the character
-        message = _one_line(e)
+    message = _first_error(conf_dir, config_name, args)
     if message:
         print(f"error: {message}", file=sys.stderr, flush=True)
         sys.exit(EXIT_USER_ERROR)
 
 
-def _jobs(conf_dir: Path, parsed: list[Override]) -> Iterator[tuple[str, list[str]]]:
-    """The overrides of a sweep's jobs worth composing: every sweep at its first value, then each other
-    option of a swept config group (``optimizer=sgd,adam``: the options have different keys), one at a
-    time. Other swept values (``lr=0.1,0.2``) cannot change what composes. Each comes with how its
-    error would start ("" or "in the job with optimizer=adam: ")."""
-    listed = [(o, values) for o in parsed if (values := _values(o))]
-    base = [_line(o, values[0]) for o, values in listed]
-    yield "", base
-    for i, (override, values) in enumerate(listed):
-        if override.is_sweep_override() and (conf_dir / override.key_or_group).is_dir():
-            for value in values[1:]:
-                line = _line(override, value)
-                yield f"in the job with {line}: ", [*base[:i], line, *base[i + 1 :]]
-
-
-def _line(override: Override, value: str) -> str:
-    return f"{override.get_key_element()}={value}" if override.is_sweep_override() else str(override.input_line)
-
-
-def _values(override: Override) -> list[str]:
-    """A sweep's values as override text; [] for one that can't be listed (a range without end, …)."""
-    if not override.is_sweep_override():
-        return [str(override.input_line)]
+def _first_error(conf_dir: Path, config_name: str, args: list[str]) -> str | None:
     try:
-        return list(override.sweep_string_iterator())
-    except HydraException:
-        return []
+        parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
+    except HydraException as e:  # bad syntax: Hydra's message names the override and the character
+        return _one_line(e)
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    params: Params = partial(_sweeper_params, conf_dir, config_name) if multirun else lambda _: {}
+    for job, lines in jobs(conf_dir, parsed, params):
+        error = composition_error(conf_dir, config_name, lines)
+        if error:
+            return f"{job}{error}"
+    return None
+
+
+def _sweeper_params(conf_dir: Path, config_name: str, overrides: list[str]) -> dict[str, str]:
+    try:
+        return params_of(_compose(conf_dir, config_name, overrides, with_hydra=True))
+    except Exception:  # the job's own error is reported first
+        return {}
 
 
 def _compose(conf_dir: Path, config_name: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:
@@ -103,9 +88,15 @@ def composition_error(conf_dir: Path, config_name: str, overrides: list[str]) ->
         if key and isinstance(e.__cause__, ConfigAttributeError | ConfigKeyError):
             return _explain(conf_dir, config_name, overrides, next(o for o in overrides if _key(o) == key.group(1)))
         return _one_line(e)
-    except Exception as e:  # OmegaConf's own (a key through a list or null): find the override
+    except Exception as e:  # OmegaConf's own (a key through a list or null), Hydra's group=null: find the override
         culprit = next((o for o in overrides if not _composes(conf_dir, config_name, [o])), None)
-        return _explain(conf_dir, config_name, overrides, culprit) if culprit else _one_line(e)
+        if culprit is None:
+            return _one_line(e)
+        group_dir = conf_dir / _key(culprit).replace(".", "/")
+        if group_dir.is_dir():  # scheduler=null: a group takes an option's name
+            options = sorted(p.stem for p in group_dir.glob("*.yaml"))
+            return f"{culprit}: {_key(culprit)} is a config group; allowed: {', '.join(options)}"
+        return _explain(conf_dir, config_name, overrides, culprit)
     return _added_through_a_value(conf_dir, config_name, overrides)
 
 
@@ -125,12 +116,13 @@ def _explain(conf_dir: Path, config_name: str, overrides: list[str], line: str) 
 def _added_through_a_value(conf_dir: Path, config_name: str, overrides: list[str]) -> str | None:
     """``+``/``++`` compose even through an interpolation or a value, replacing it: ``++model.optimizer.lr=1``
     would swap ``${optimizer}`` for ``{lr: 1}``. Below null is allowed: that makes a new mapping."""
-    added = [o for o in overrides if o.startswith("+") and "." in _key(o)]
-    if not added:
-        return None
-    others = [o for o in overrides if o not in added]
-    cfg = _compose(conf_dir, config_name, others, with_hydra=True)
-    for line in added:
+    for i, line in enumerate(overrides):
+        if not (line.startswith("+") and "." in _key(line)):
+            continue
+        try:  # the config as this override finds it: what comes before it, in Hydra's order
+            cfg = _compose(conf_dir, config_name, overrides[:i], with_hydra=True)
+        except Exception:  # an earlier override needs a later one (a key a later + adds): nothing to tell
+            continue
         blocked = blocked_at(cfg, _key(line))
         if blocked and not (isinstance(blocked[1], Node) and blocked[1]._is_none()):
             rest = [o for o in overrides if o != line]
