@@ -84,7 +84,7 @@ def test_fast_batches_equal_the_plain_paths(monkeypatch, world, shuffle, n, b, d
     ids = torch.arange(n)
     dataset = TensorPairDataset(ids[:, None], ids[:, None])
     for rank in range(world):
-        monkeypatch.setattr("mlplab.data.batching._dist_world", lambda rank=rank: (rank, world))
+        monkeypatch.setattr("mlplab.data.batching.rank_and_world", lambda rank=rank: (rank, world))
         for epoch in (0, 1):
             sampler = BatchIndexSampler(n, b, shuffle=shuffle, drop_last=drop_last, seed=7)
             sampler.set_epoch(epoch)
@@ -97,11 +97,21 @@ def test_ranks_share_an_epoch_disjointly_and_eval_counts_each_sample_once(monkey
     n, world = 11, 2
     seen: list[int] = []
     for rank in range(world):
-        monkeypatch.setattr("mlplab.data.batching._dist_world", lambda rank=rank: (rank, world))
+        monkeypatch.setattr("mlplab.data.batching.rank_and_world", lambda rank=rank: (rank, world))
         sampler = BatchIndexSampler(n, 4, shuffle=False, pad=False)
         seen += [i for idx in sampler for i in idx.tolist()]
     assert sorted(seen) == list(range(n))
     assert math.ceil(n / world) == 6
+
+
+def test_an_eval_split_smaller_than_the_world_is_one_clear_error(monkeypatch) -> None:
+    """Under DDP a process with no sample to evaluate stops alone and the others wait on it: refused first."""
+    monkeypatch.setattr("mlplab.data.base.rank_and_world", lambda: (0, 2))
+    datamodule = SyntheticDataModule(num_samples=10)  # val and test splits of 1 sample each
+    datamodule.setup("fit")
+    assert len(datamodule.train_dataloader()) > 0  # training pads the shards: every rank gets batches
+    with pytest.raises(ValueError, match="the val split has 1 sample, fewer than the 2 processes that share it"):
+        datamodule.val_dataloader()
 
 
 def test_int32_permutation_is_the_int64_one() -> None:

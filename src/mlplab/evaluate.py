@@ -30,19 +30,20 @@ def load_model(cfg: DictConfig, ckpt_path: str) -> L.LightningModule:
 def predictions_in_order(trainer: L.Trainer, batches: object) -> torch.Tensor | None:
     """The whole test split's predictions in sample order, on every rank (a collective under DDP).
 
-    Each rank predicts its shard: samples ``rank, rank + world, …`` (:class:`BatchIndexSampler`, no padding).
+    Each rank predicts its shard, samples ``rank, rank + world, …`` (:class:`BatchIndexSampler`, no padding),
+    and every rank has at least one (the data module refuses a split smaller than the world).
     """
     local = [b for b in batches if isinstance(b, torch.Tensor)] if isinstance(batches, list) else []
+    if not local:
+        return None
+    mine = torch.cat(local)
     if trainer.world_size == 1:
-        return torch.cat(local) if local else None
-    mine = torch.cat(local) if local else torch.empty(0, 0)
+        return mine
     # NCCL gathers device tensors only; torchmetrics pads shards of different lengths for the gather.
     parts = [p.cpu() for p in gather_all_tensors(mine.to(trainer.strategy.root_device))]
-    world = len(parts)
-    out = torch.empty(sum(len(p) for p in parts), *parts[0].shape[1:], dtype=parts[0].dtype)
+    out = torch.empty(sum(len(p) for p in parts), *mine.shape[1:], dtype=mine.dtype)
     for rank, part in enumerate(parts):
-        if len(part):  # a rank can have no sample when the split is smaller than the world
-            out[rank::world] = part
+        out[rank :: len(parts)] = part
     return out
 
 

@@ -9,7 +9,7 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from mlplab.data.batching import BatchIndexSampler, TensorPairDataset
+from mlplab.data.batching import BatchIndexSampler, TensorPairDataset, rank_and_world
 from mlplab.data.resumable import ResumableDataLoader
 
 # Batches are gathers from in-memory tensors: worker processes would only add IPC cost.
@@ -97,6 +97,13 @@ class TensorDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, batch_size: int | None, train: bool) -> DataLoader:
         ds = self.splits[split]
+        world = rank_and_world()[1]
+        if not train and len(ds) < world:  # Lightning stops a process with nothing to evaluate, the others hang
+            raise ValueError(
+                f"the {split} split has {len(ds)} sample{'s' * (len(ds) != 1)}, fewer than the {world} processes "
+                "that share it; "
+                "add samples (data.num_samples) or use fewer (trainer.devices)"
+            )
         sampler = BatchIndexSampler(
             len(ds),
             batch_size,

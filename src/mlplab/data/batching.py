@@ -38,7 +38,7 @@ class TensorPairDataset(Dataset[tuple[Tensor, Tensor]]):
         return self
 
 
-def _dist_world() -> tuple[int, int]:
+def rank_and_world() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
@@ -76,7 +76,7 @@ class BatchIndexSampler(Sampler[Index]):
         self.epoch = epoch
 
     def _shard_size(self) -> int:
-        rank, world = _dist_world()
+        rank, world = rank_and_world()
         if self.pad:
             return math.ceil(self.num_samples / world)
         return len(range(rank, self.num_samples, world))
@@ -90,7 +90,7 @@ class BatchIndexSampler(Sampler[Index]):
 
     def indices(self) -> Tensor | None:
         """This rank's sample order for the current epoch; ``None`` means ``0..n-1`` in order."""
-        rank, world = _dist_world()
+        rank, world = rank_and_world()
         if not self.shuffle and world == 1:
             return None
         if self.shuffle:
