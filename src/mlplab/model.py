@@ -115,8 +115,11 @@ class Regressor(L.LightningModule):
         # The running sums, so a resumed run's first train/loss window and its epoch's mean are whole. A save
         # at a batch's end (callbacks run first) comes before this module logs that step's window: left out.
         logged_after = self._window_due()
+        # Every rank builds the checkpoint, rank 0's is written: the ranks' mean window sum, which restored on
+        # every rank gives the same synced train/loss as the uninterrupted run.
+        window_sum = self.trainer.strategy.reduce(self._window_sum.clone(), reduce_op="mean")
         checkpoint["train_loss_sums"] = {
-            "window_sum": 0.0 if logged_after else float(self._window_sum),
+            "window_sum": 0.0 if logged_after else float(window_sum),
             "window": 0 if logged_after else self._counts.window,
             "epoch_sum": float(self._epoch_sum),
             "epoch": self._counts.epoch,
