@@ -19,6 +19,14 @@ def test_synthetic_data_is_reproducible_from_its_own_seed() -> None:
     assert not torch.equal(a[0], c[0])
 
 
+@pytest.mark.parametrize("n", [1001, 1002, 1005])  # a last chunk of 1, 2 or 5 rows (4 to 20 normals)
+def test_synthetic_data_does_not_depend_on_how_it_is_chunked(monkeypatch, n: int) -> None:
+    whole = SyntheticDataModule(num_samples=n).load()
+    monkeypatch.setattr("mlplab.data.synthetic.CHUNK", 8)
+    chunked = SyntheticDataModule(num_samples=n).load()
+    assert torch.equal(whole[0], chunked[0]) and torch.equal(whole[1], chunked[1])
+
+
 def test_synthetic_noise_floor_is_the_noise_variance() -> None:
     noisy = SyntheticDataModule(num_samples=20000, noise_std=0.3, seed=0)
     clean = SyntheticDataModule(num_samples=20000, noise_std=0.0, seed=0)
