@@ -14,31 +14,32 @@ from omegaconf import DictConfig, Node
 Composes = Callable[[list[str]], bool]
 
 
-def blocked_at(cfg: DictConfig, key: str) -> tuple[str, object] | None:
-    """The first part of ``key`` (but the last) that holds a value, null or an interpolation, not keys."""
+def _walk(cfg: DictConfig, key: str) -> tuple[int, DictConfig, tuple[str, object] | None]:
+    """How many parts of ``key`` (but the last) name mappings, the deepest of them, and what stopped the walk
+    if a part holds a value, null or an interpolation instead of keys (``None`` if none did)."""
     parts = key.split(".")
     node: DictConfig = cfg
     for depth, part in enumerate(parts[:-1]):
         child = node._get_node(part, validate_access=False)
         if child is None:
-            return None
+            return depth, node, None
         if not isinstance(child, DictConfig) or child._is_interpolation() or child._is_none():
-            return ".".join(parts[: depth + 1]), child
+            return depth, node, (".".join(parts[: depth + 1]), child)
         node = child
-    return None
+    return len(parts) - 1, node, None
+
+
+def blocked_at(cfg: DictConfig, key: str) -> tuple[str, object] | None:
+    """The first part of ``key`` (but the last) that holds a value, null or an interpolation, not keys."""
+    return _walk(cfg, key)[2]
 
 
 def unknown_key(cfg: DictConfig, line: str, key: str, others: list[str], composes: Composes) -> str:
     """``key`` (of override ``line``) is not in ``cfg``: the nearest key there, or what is in the way."""
-    blocked = blocked_at(cfg, key)
+    depth, node, blocked = _walk(cfg, key)
     if blocked:
         return through_a_value(line, key, *blocked, others, composes)
     parts = key.split(".")
-    node: DictConfig = cfg
-    depth = 0
-    while depth < len(parts) - 1 and isinstance(node._get_node(parts[depth], validate_access=False), DictConfig):
-        node = node[parts[depth]]
-        depth += 1
     parent, missing = ".".join(parts[:depth]), parts[depth]
     prefix = f"{parent}." if parent else ""
     keys = [str(k) for k in node if not str(k).startswith("_")]
