@@ -51,7 +51,7 @@ def test_each_side_counts_its_fastest_run() -> None:
 def test_a_memory_run_counts_its_own_peak_not_the_bench_process() -> None:
     """A child's ru_maxrss starts at its forking parent's RSS on Linux; the memory case must not read that."""
     ballast = torch.ones(50_000_000)  # 200 MB resident in this (the parent) process
-    probe = "from mlplab.bench.memory import own_peak_rss_bytes as o, peak_rss_bytes as p; print(o(), p())"
+    probe = "from mlplab.bench.rss import own_peak_rss_bytes as o, peak_rss_bytes as p; print(o(), p())"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
     own, inherited = map(int, out.stdout.split())
     assert inherited - own > 150 * 2**20, (own, inherited)

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
-from conftest import ROOT
+from conftest import ROOT, compose_config
+from mlplab.evaluate import load_model
 
 # 90 samples: train 72 (even: batch i of 2 ranks at 8 holds the samples of batch i of 1 process at 16),
 # val 9 and test 9 (odd: the ranks' shards differ in size), eval batches of 2 (uneven counts per rank).
@@ -124,19 +126,28 @@ def test_eval_metrics_cover_the_whole_split_across_ranks(base: Path) -> None:
 
 def test_eval_predictions_under_ddp_hold_the_whole_split_in_order(base: Path) -> None:
     finished("ddp")
-    ckpt = f"ckpt_path={base / 'ddp' / 'checkpoints' / 'last.ckpt'}"
-    evals = {
-        name: Run(
-            [sys.executable, str(ROOT / "scripts" / "eval.py"), ckpt, *COMMON, *extra, f"hydra.run.dir={base / name}"],
-            base / f"{name}_cwd",
-        )
-        for name, extra in (("eval_one", ["trainer.accelerator=cpu"]), ("eval_ddp", DDP))
-    }
-    for run in evals.values():
-        run.finish()
-    one, ddp = (torch.load(base / name / "predictions.pt", weights_only=True) for name in evals)
-    assert one.shape == ddp.shape == (9, 4)  # the 9 test samples, though each rank predicted 5 or 4
-    assert torch.allclose(one, ddp, atol=1e-6, rtol=0)
+    ckpt = base / "ddp" / "checkpoints" / "last.ckpt"
+    Run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "eval.py"),
+            f"ckpt_path={ckpt}",
+            *COMMON,
+            *DDP,
+            f"hydra.run.dir={base / 'eval'}",
+        ],
+        base / "eval_cwd",
+    ).finish()
+    predicted = torch.load(base / "eval" / "predictions.pt", weights_only=True)
+    # The same checkpoint's net on the whole test split, in one piece.
+    cfg = compose_config("eval", COMMON, base / "eval")
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("test")
+    model = load_model(cfg, str(ckpt))
+    with torch.no_grad():
+        expected = model(datamodule.splits["test"].x)
+    assert predicted.shape == expected.shape == (9, 4)  # the 9 test samples, though each rank predicted 5 or 4
+    assert torch.allclose(predicted, expected, atol=1e-6, rtol=0)
 
 
 def test_lightning_launch_writes_one_run_dir(base: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mlplab.bench.memory import peak_rss_bytes
+from mlplab.bench.rss import peak_rss_bytes
 
 NAN = float("nan")  # the floor rows have no target
 
