@@ -101,8 +101,7 @@ class TensorDataModule(L.LightningDataModule):
         if not train and len(ds) < world:  # Lightning stops a process with nothing to evaluate, the others hang
             raise ValueError(
                 f"the {split} split has {len(ds)} sample{'s' * (len(ds) != 1)}, fewer than the {world} processes "
-                "that share it; "
-                "add samples (data.num_samples) or use fewer (trainer.devices)"
+                "that share it; add samples (data.num_samples) or use fewer (trainer.devices)"
             )
         sampler = BatchIndexSampler(
             len(ds),
