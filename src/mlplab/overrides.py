@@ -20,7 +20,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from mlplab.errors import EXIT_USER_ERROR
 from mlplab.override_keys import blocked_at, through_a_value, unknown_key
-from mlplab.sweep_jobs import Params, jobs, params_of
+from mlplab.sweep_jobs import Params, group_options, jobs, params_of
 
 # Flags after which Hydra shows something instead of running the task, or composes another config.
 _NOT_A_RUN = {
@@ -92,9 +92,8 @@ def composition_error(conf_dir: Path, config_name: str, overrides: list[str]) ->
         culprit = next((o for o in overrides if not _composes(conf_dir, config_name, [o])), None)
         if culprit is None:
             return _one_line(e)
-        group_dir = conf_dir / _key(culprit).replace(".", "/")
-        if group_dir.is_dir():  # scheduler=null: a group takes an option's name
-            options = sorted(p.stem for p in group_dir.glob("*.yaml"))
+        options = group_options(conf_dir, _key(culprit))
+        if options:  # scheduler=null: a group takes an option's name
             return f"{culprit}: {_key(culprit)} is a config group; allowed: {', '.join(options)}"
         return _explain(conf_dir, config_name, overrides, culprit)
     return _added_through_a_value(conf_dir, config_name, overrides)

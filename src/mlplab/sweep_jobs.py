@@ -26,13 +26,13 @@ def jobs(
     base = [_line(o, values[0]) for o, values in listed]
     yield "", base
     for i, (override, values) in enumerate(listed):
-        if override.is_sweep_override() and (conf_dir / override.key_or_group).is_dir():
+        if override.is_sweep_override() and group_options(conf_dir, override.key_or_group):
             for value in values[1:]:
                 line = _line(override, value)
                 yield f"in the job with {line}: ", [*base[:i], line, *base[i + 1 :]]
     given = {o.key_or_group for o in parsed}
     for key, search in sweeper_params(base).items():
-        if key in given or not (conf_dir / key).is_dir():
+        if key in given or not group_options(conf_dir, key):
             continue
         try:
             [searched] = OverridesParser.create().parse_overrides([f"{key}={search}"])
@@ -41,6 +41,12 @@ def jobs(
         for value in _values(searched):
             line = _line(searched, value)
             yield f"in the sweeper's trials with {line}: ", [*base, line]
+
+
+def group_options(conf_dir: Path, key: str) -> list[str]:
+    """The options of config group ``key`` (``optimizer``, ``hydra/launcher``), or [] if it is not one."""
+    group = conf_dir / key.replace(".", "/")
+    return sorted(p.stem for p in group.glob("*.yaml")) if group.is_dir() else []
 
 
 def params_of(cfg: DictConfig) -> dict[str, str]:
