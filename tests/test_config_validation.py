@@ -19,6 +19,7 @@ BAD = {
     "optimizer.momentum=1.5": r"optimizer.momentum=1.5 is invalid; allowed: a number from 0",
     "data.val_fraction=0.3": r"data.train_fraction/val_fraction/test_fraction=\[0.8, 0.3, 0.1\]: sum to 1.2; allowed",
     "trainer.max_epochs=0": r"trainer.max_epochs=0 is invalid; allowed: a positive integer, or -1",
+    "trainer.use_distributed_sampler=true": r"trainer.use_distributed_sampler=True is invalid; allowed: false \(mlplab",
     "trainer.precision=17": r"trainer.precision=17 is invalid; allowed: 64, 32, 16, .*'32-true'",
     "trainer.devices=3": r"trainer.devices=3: this machine has 2 CPUs and no GPU; allowed: 1..2, or auto",
     "trainer=gpu": r"trainer.accelerator=gpu: no CUDA GPU is visible on this machine; allowed: cpu or auto",

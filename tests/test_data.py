@@ -3,11 +3,21 @@
 import math
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import BatchSampler, DistributedSampler, Sampler, SequentialSampler, TensorDataset
+from torch import Tensor
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    DistributedSampler,
+    Sampler,
+    SequentialSampler,
+    TensorDataset,
+)
 
+from mlplab.data.base import TensorDataModule
 from mlplab.data.batching import BatchIndexSampler, TensorPairDataset
 from mlplab.data.file import FileDataModule
 from mlplab.data.synthetic import SyntheticDataModule
@@ -120,6 +130,97 @@ def test_an_eval_split_smaller_than_the_world_is_one_clear_error(monkeypatch) ->
     assert len(datamodule.train_dataloader()) > 0  # training pads the shards: every rank gets batches
     with pytest.raises(ValueError, match="the val split has 1 sample, fewer than the 2 processes that share it"):
         datamodule.val_dataloader()
+
+
+def test_a_ranks_share_smaller_than_a_dropped_batch_is_one_clear_error(monkeypatch) -> None:
+    monkeypatch.setattr("mlplab.data.base.rank_and_world", lambda: (0, 2))
+    monkeypatch.setattr("mlplab.data.batching.rank_and_world", lambda: (0, 2))
+    datamodule = SyntheticDataModule(num_samples=125, batch_size=64, drop_last=True)  # 100 train samples
+    datamodule.setup("fit")
+    with pytest.raises(ValueError, match="the train split has 100 samples, 50 per process over 2, fewer than one"):
+        datamodule.train_dataloader()
+
+
+@pytest.mark.parametrize("use_distributed_sampler", [False, True])
+def test_lightning_splitting_the_shares_again_is_refused(monkeypatch, use_distributed_sampler: bool) -> None:
+    """Lightning's own sampler (its default) over these loaders would give each rank 1/world of its share."""
+    monkeypatch.setattr("mlplab.data.base.rank_and_world", lambda: (0, 2))
+    datamodule = SyntheticDataModule(num_samples=100)
+    datamodule.setup("fit")
+    datamodule.trainer = L.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, use_distributed_sampler=use_distributed_sampler
+    )
+    if use_distributed_sampler:
+        with pytest.raises(ValueError, match=r"set trainer\.use_distributed_sampler=false"):
+            datamodule.train_dataloader()
+    else:
+        assert len(datamodule.train_dataloader()) > 0
+
+
+class SampleIds(TensorDataModule):
+    """Rows 0..39 of training data whose features are their own index: a batch names its samples."""
+
+    def __init__(self, plain: bool = False) -> None:
+        super().__init__(batch_size=8, train_fraction=0.8, val_fraction=0.2, test_fraction=0.0)
+        self.plain = plain
+
+    def load(self) -> tuple[Tensor, Tensor]:
+        x = torch.arange(50.0)[:, None].repeat(1, 4)
+        return x, x.clone()
+
+    def split_order(self, n: int) -> None:
+        return None
+
+    def train_dataloader(self) -> DataLoader:
+        if not self.plain:
+            return super().train_dataloader()
+        ds = TensorDataset(self.splits["train"].x, self.splits["train"].y)
+        return DataLoader(ds, batch_size=8, sampler=DistributedSampler(ds, num_replicas=1, rank=0, seed=0))
+
+
+class RecordsBatches(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 4)
+        self.seen: list[list[int]] = []
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        self.seen.append(batch[0][:, 0].long().tolist())
+        return self.layer(batch[0]).sum()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+def test_a_resume_into_the_next_epoch_starts_it_at_its_first_batch(tmp_path: Path) -> None:
+    """A step-limited run (max_steps) whose epochs are cut short by limit_train_batches ends each epoch with
+    its loader mid-pass; Lightning resumes such a checkpoint into the next epoch, which must get the batches
+    the plain path (DataLoader + DistributedSampler) gets there, not skip the cut epoch's batch count."""
+
+    def fit(max_epochs: int, root: Path, ckpt_path: Path | None = None, plain: bool = False) -> list[list[int]]:
+        L.seed_everything(0, verbose=False)
+        model = RecordsBatches()
+        trainer = L.Trainer(
+            max_epochs=max_epochs,
+            max_steps=1000,
+            limit_train_batches=3,  # of 5
+            limit_val_batches=0,
+            default_root_dir=root,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            use_distributed_sampler=False,
+        )
+        trainer.fit(model, SampleIds(plain), ckpt_path=ckpt_path)
+        return model.seen
+
+    first, resumed = {}, {}
+    for plain in (False, True):
+        first[plain] = fit(1, tmp_path / f"plain={plain}", plain=plain)
+        (checkpoint,) = (tmp_path / f"plain={plain}" / "checkpoints").glob("*.ckpt")
+        resumed[plain] = fit(3, tmp_path / f"resumed-plain={plain}", checkpoint, plain)
+    assert first[False] == first[True] and resumed[False] == resumed[True]
+    assert resumed[False][0] not in first[False]  # the next epoch's order, from its first batch
 
 
 def test_int32_permutation_is_the_int64_one() -> None:

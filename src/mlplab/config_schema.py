@@ -60,6 +60,10 @@ RULES: dict[str, tuple[Check, str]] = {
     "trainer.check_val_every_n_epoch": POSITIVE_OR_NULL,
     "trainer.log_every_n_steps": POSITIVE,
     "trainer.gradient_clip_val": (lambda v: v is None or (_num(v) and v >= 0), "a number >= 0, or null"),
+    "trainer.use_distributed_sampler": (
+        lambda v: v is False,
+        "false (mlplab's data modules give each process its share of every epoch themselves)",
+    ),
 }
 
 

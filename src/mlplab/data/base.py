@@ -98,6 +98,13 @@ class TensorDataModule(L.LightningDataModule):
     def _loader(self, split: str, batch_size: int | None, train: bool) -> DataLoader:
         ds = self.splits[split]
         world = rank_and_world()[1]
+        trainer = getattr(self, "trainer", None)
+        if world > 1 and trainer is not None and trainer._accelerator_connector.use_distributed_sampler:
+            # Lightning would split each rank's share again: every epoch would train on 1/world of the data.
+            raise ValueError(
+                "trainer.use_distributed_sampler=true: mlplab's data modules give each process its share of every "
+                "epoch themselves (as DistributedSampler would); set trainer.use_distributed_sampler=false"
+            )
         if not train and len(ds) < world:  # Lightning stops a process with nothing to evaluate, the others hang
             raise ValueError(
                 f"the {split} split has {len(ds)} sample{'s' * (len(ds) != 1)}, fewer than the {world} processes "
@@ -111,6 +118,13 @@ class TensorDataModule(L.LightningDataModule):
             pad=train,
             device=ds.x.device,
         )
+        # scripts/train.py checks a single process's split before the run; this also checks each rank's share.
+        if train and len(sampler) == 0:
+            raise ValueError(
+                f"the train split has {len(ds)} samples, {sampler.shard_size()} per process over {world}, fewer than "
+                f"one batch (data.batch_size={batch_size}) with data.drop_last=true, so no training step would run; "
+                "lower data.batch_size, set data.drop_last=false or use fewer processes (trainer.devices)"
+            )
         # The train loader saves its position in checkpoints: a mid-epoch resume skips what was trained on.
         loader_cls = ResumableDataLoader if train else DataLoader
         return loader_cls(ds, batch_size=None, sampler=sampler)

@@ -73,19 +73,24 @@ class BatchIndexSampler(Sampler[Index]):
         self.batches_done = 0  # batches of the current pass handed out so far
 
     def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            # A restored position belongs to the checkpoint's epoch. Lightning may resume into the next one
+            # (an epoch cut short by limit_train_batches counts as ended): that epoch starts at its first batch.
+            self.start_batch = 0
         self.epoch = epoch
 
-    def _shard_size(self) -> int:
+    def shard_size(self) -> int:
+        """Samples this process gets per epoch."""
         rank, world = rank_and_world()
         if self.pad:
             return math.ceil(self.num_samples / world)
         return len(range(rank, self.num_samples, world))
 
     def _batch(self) -> int:
-        return self.batch_size or max(self._shard_size(), 1)
+        return self.batch_size or max(self.shard_size(), 1)
 
     def __len__(self) -> int:
-        n, b = self._shard_size(), self._batch()
+        n, b = self.shard_size(), self._batch()
         return n // b if self.drop_last else math.ceil(n / b)
 
     def indices(self) -> Tensor | None:
