@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import ROOT
@@ -24,10 +25,11 @@ def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     )
     for header in ("hand µs/step", "project µs/step", "ratio", "samples/s", "peak RSS MB"):
         assert header in proc.stdout
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text(), parse_constant=pytest.fail)  # strict JSON: no NaN or Infinity
     works = [row["work"] for row in report["rows"]]
     assert any(w.startswith("tutorial") for w in works) and any(w.startswith("N=") for w in works)
     assert sum("floor" in w for w in works) == 2  # one under each timed case
+    assert all(row["target"] is None for row in report["rows"] if "floor" in row["work"])
     for row in report["rows"]:
         assert row["hand_us_per_step"] > 0 and row["project_us_per_step"] > 0
         assert math.isclose(row["ratio"], row["project_us_per_step"] / row["hand_us_per_step"], rel_tol=1e-6)
@@ -56,3 +58,15 @@ def test_a_memory_run_counts_its_own_peak_not_the_bench_process() -> None:
     own, inherited = map(int, out.stdout.split())
     assert inherited - own > 150 * 2**20, (own, inherited)
     del ballast
+
+
+def test_a_cases_peak_is_its_own_not_the_bench_so_far() -> None:
+    """Each row's peak RSS starts afresh: an earlier, larger case does not show in a later one's."""
+    probe = (
+        "from mlplab.bench.rss import own_peak_rss_bytes as o, reset_peak_rss as r\n"
+        "ballast = bytearray(200 * 2**20); del ballast\n"  # an earlier case's peak, since freed
+        "before = o(); assert r(); print(before, o())"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    before, after = map(int, out.stdout.split())
+    assert before - after > 150 * 2**20, (before, after)

@@ -19,3 +19,13 @@ def own_peak_rss_bytes() -> int:
         return peak_rss_bytes()
     kib = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")), None)
     return int(kib) * 1024 if kib else peak_rss_bytes()
+
+
+def reset_peak_rss() -> bool:
+    """Starts this process's peak (VmHWM) afresh at its current RSS, so that a reading after one bench case
+    is that case's peak, not the bench's so far. False where the kernel does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # Linux >= 4.0: "5" resets the peak RSS
+    except OSError:
+        return False
+    return True

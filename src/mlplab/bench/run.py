@@ -16,6 +16,7 @@ from mlplab.bench.floor import GatheredBatches, bare_fit
 from mlplab.bench.hand import time_minibatch_epoch, time_train_batches, time_tutorial
 from mlplab.bench.memory import memory_case
 from mlplab.bench.project import build, compose_run, time_fit
+from mlplab.bench.rss import reset_peak_rss
 from mlplab.bench.startup import startup_case
 from mlplab.bench.table import NAN, Row, best_of, print_report, row
 from mlplab.console_noise import quiet_dependencies
@@ -27,6 +28,9 @@ def _prepare(overrides: list[str], tmp: Path) -> tuple[TensorDataModule, Regress
     cfg = compose_run(overrides, tmp)
     L.seed_everything(cfg.seed, verbose=False)
     datamodule, model, trainer = build(cfg)
+    # With its trainer attached, setup() puts the data where the run keeps it (a GPU run: on the GPU), as
+    # the hand loops' data is, before either side's timing.
+    datamodule.trainer = trainer
     datamodule.setup("fit")
     return datamodule, model, trainer, int(cfg.seed)
 
@@ -113,12 +117,16 @@ def run(quick: bool, output: Path, repeats: int = 3) -> dict[str, object]:
                 (minibatch_floor_case, 8192 if quick else 1_000_000, "mbfloor"),
             ]
             for case, size, name in cases:
-                runs = range(1 if quick else repeats)
-                rows.append(best_of([case(acc, size, tmp / f"{name}-{acc}-{i}") for i in runs]))
+                runs = []
+                for i in range(1 if quick else repeats):
+                    reset_peak_rss()
+                    runs.append(case(acc, size, tmp / f"{name}-{acc}-{i}"))
+                rows.append(best_of(runs))
         memory = memory_case(50_000 if quick else 10_000_000, 1000, tmp)
         startup = startup_case(tmp / "startup", repeats=1 if quick else 5)
     report = {
-        "rows": [asdict(r) for r in rows],
+        # NaN (a floor row's target) is not JSON: null instead.
+        "rows": [{k: None if v != v else v for k, v in asdict(r).items()} for r in rows],
         "memory": memory,
         "startup": startup,
         "torch": torch.__version__,
@@ -128,6 +136,6 @@ def run(quick: bool, output: Path, repeats: int = 3) -> dict[str, object]:
         "repeats": 1 if quick else repeats,
     }
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n")
+    output.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
     print_report(rows, memory, startup, output, 1 if quick else repeats)
     return report

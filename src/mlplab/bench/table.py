@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mlplab.bench.rss import peak_rss_bytes
+from mlplab.bench.rss import own_peak_rss_bytes
 
 NAN = float("nan")  # the floor rows have no target
 
@@ -19,7 +19,7 @@ class Row:
     ratio: float
     target: float
     samples_per_s: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the bench process's peak during the case (both sides)
 
 
 def best_of(rows: list[Row]) -> Row:
@@ -45,7 +45,7 @@ def row(work: str, hand: float, project: float, steps: int, samples: int, target
         project / hand,
         target,
         samples / project,
-        peak_rss_bytes() / 2**20,
+        own_peak_rss_bytes() / 2**20,  # since the case began (run.py resets the peak)
     )
 
 
