@@ -143,3 +143,23 @@ def test_config_work_does_not_import_torch(args: tuple[str, ...]) -> None:
     imported, out = _imports_torch(*args)
     assert not imported, out
     assert "data" in out
+
+
+def test_a_config_from_hydras_compose_api_instantiates_everything(tmp_path: Path) -> None:
+    """Outside scripts/train.py (a notebook, another program): no Hydra app runs and nothing of mlplab is
+    imported before Hydra composes; the run's paths fall back to the working directory, as Lightning's do."""
+    probe = f"""
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+import lightning as L
+with initialize_config_dir({str(CONF)!r}, version_base="1.3"):
+    cfg = compose("train")
+trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
+assert isinstance(trainer, L.Trainer) and trainer.default_root_dir == {str(tmp_path)!r}, trainer.default_root_dir
+callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+loggers = [instantiate(c) for c in cfg.logger.values()]
+assert callbacks[0].dirpath == {str(tmp_path / "checkpoints")!r} and loggers[0].save_dir == {str(tmp_path)!r}
+print("OK", len(callbacks), len(loggers))
+"""
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.startswith("OK 3 1"), proc.stderr[-2000:]

@@ -95,6 +95,16 @@ def rank_suffix() -> str:
     return f"_rank{rank}" if rank else ""
 
 
+def job_output_dir() -> str:
+    """Hydra's output directory for this job; where no Hydra app runs (a config made with Hydra's
+    ``compose()``), the working directory, which is Lightning's own ``default_root_dir``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.output_dir)
+    return os.getcwd()
+
+
 def register() -> None:
     """Idempotent: scripts and tests may both call it."""
     if not OmegaConf.has_resolver("run_id"):
@@ -103,6 +113,8 @@ def register() -> None:
         OmegaConf.register_new_resolver("on_rank_zero", on_rank_zero)
     if not OmegaConf.has_resolver("rank_suffix"):
         OmegaConf.register_new_resolver("rank_suffix", rank_suffix)
+    if not OmegaConf.has_resolver("job_output_dir"):
+        OmegaConf.register_new_resolver("job_output_dir", job_output_dir)  # not cached: a multirun's jobs differ
     if not OmegaConf.has_resolver("cwd"):
         # Like ${hydra:runtime.cwd} (runs never chdir), but also resolvable while a multirun sweeper
         # builds hydra.sweep.dir, before Hydra's runtime config exists.
