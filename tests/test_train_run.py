@@ -51,7 +51,8 @@ class BatchLosses(L.Callback):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     run_dir = tmp_path_factory.mktemp("train") / "run"
-    proc = run_script("train.py", *TINY, "optimizer.lr=0.05", f"hydra.run.dir={run_dir}")
+    # 8 steps logged every 3: Lightning writes steps 2 and 5, the module the run's last window itself.
+    proc = run_script("train.py", *TINY, "trainer.log_every_n_steps=3", "optimizer.lr=0.05", f"hydra.run.dir={run_dir}")
     return run_dir, proc.stdout + proc.stderr
 
 
@@ -75,10 +76,11 @@ def test_event_files_hold_curves_lr_and_hparams_with_final_metrics(trained: tupl
     series = scalars(run_dir)
     for tag in ("train/loss", "val/loss", "val/mse", "val/mae", "val/r2", "test/loss", "lr-SGD"):
         assert tag in series, f"{tag} missing from {sorted(series)}"
-    # The mean of every 2 steps (log_every_n_steps=2), at Lightning's 0-based step index.
-    assert [step for step, _ in series["train/loss"]] == [1, 3, 5, 7]
+    # The mean of every 3 steps, then of the last 2, at Lightning's 0-based step index.
+    assert [step for step, _ in series["train/loss"]] == [2, 5, 7]
     assert series["lr-SGD"][0][1] == pytest.approx(0.05)
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert series["train/loss"][-1][1] == pytest.approx(metrics["train/loss"])
     assert series["test/loss"][-1][1] == pytest.approx(metrics["test/loss"])
 
     params, metric_names = hparams_session(run_dir)
@@ -110,7 +112,7 @@ def test_resume_continues_the_run_without_repeating_steps(trained: tuple[Path, s
     metrics = json.loads((resumed / "metrics.json").read_text())
     assert metrics["epoch"] == 4 and metrics["global_step"] == 16
     steps = [step for step, _ in scalars(resumed)["train/loss"]]
-    assert steps == list(range(1, 16, 2))  # continued, no duplicates
+    assert steps == [2, 5, 7, 9, 11, 13, 15]  # the first run's (every 3), then every 2: continued, no duplicates
 
 
 @pytest.mark.parametrize("logger", ["csv", "none"])

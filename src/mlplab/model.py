@@ -101,8 +101,12 @@ class Regressor(L.LightningModule):
     def on_train_batch_end(self, outputs: Any, batch: Batch, batch_idx: int) -> None:
         # Same cadence as Lightning's step logging, so each logged value reaches the loggers.
         # The final batch of the run logs too, so even a run shorter than the interval has train/loss.
-        final = batch_idx + 1 >= self.trainer.num_training_batches and self.current_epoch + 1 == self.trainer.max_epochs
-        if self._counts.window and (self._window_due() or final):
+        trainer = self.trainer
+        final = (batch_idx + 1 >= trainer.num_training_batches and self.current_epoch + 1 == trainer.max_epochs) or (
+            0 <= trainer.max_steps <= self.global_step
+        )
+        due = self._window_due()
+        if self._counts.window and (due or final):
             mean = self._window_sum / self._counts.window
             # Not prog_bar: Lightning would turn it into a number after every batch (a host sync per step on
             # a GPU); mlplab's RichProgressBar shows it, read only when logged.
@@ -110,6 +114,13 @@ class Regressor(L.LightningModule):
             self._window_sum.zero_()
             self._counts.window = 0
             self._counts.logged_at = self.global_step
+            if not due and not trainer.should_stop:
+                # Lightning hands step metrics to the loggers only every log_every_n_steps: the run's last
+                # window (all of a run shorter than that) would reach metrics.json but no curve. Same step
+                # index as Lightning's points (its count of steps before this one).
+                value = float(trainer.callback_metrics["train/loss"])  # synced over ranks by self.log
+                for logger in self.loggers:
+                    logger.log_metrics({"train/loss": value}, step=self.global_step - 1)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The running sums, so a resumed run's first train/loss window and its epoch's mean are whole. A save
