@@ -28,6 +28,7 @@ BAD = {
     r"trainer.max_epochs\?",
     "+callbacks.model_checkpoint.every_n_step=5": r"callbacks.model_checkpoint.every_n_step=5: not a setting of "
     r"mlplab.callbacks.model_checkpoint.ModelCheckpoint",
+    "model.in_dim=3": r"model.in_dim=3: the data has data.in_dim=4; allowed: the same size",
     "model.loss=hinge": r"model.loss='hinge': unknown loss; allowed: mse, l1, huber",
     "data=file": r"data.path: needs a value \(it is \?\?\?\)",
     "data.num_samples=5": r"data.num_samples=5: the val split would be empty",
@@ -73,7 +74,7 @@ UNCOMPOSABLE = {
     "model.optimizer.lr=0.1": "model.optimizer.lr=0.1: model.optimizer is ${optimizer}; set the key there: "
     "optimizer.lr=0.1",
     "paths.output_dir.x=1": "paths.output_dir.x=1: no such key paths.output_dir.x; paths.output_dir holds "
-    "${hydra:runtime.output_dir}, not keys",
+    "${job_output_dir:}, not keys",
     "scheduler.gamma=0.5": "scheduler.gamma=0.5: no such key scheduler.gamma; scheduler holds null, not keys",
     "tags.x=1": "tags.x=1: no such key tags.x; tags holds [], not keys",
     "scheduler=null": "scheduler=null: scheduler is a config group; allowed: cosine, none, step",
@@ -192,3 +193,12 @@ def test_a_bad_job_in_a_sweep_fails_alone_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "error: optimizer.lr=-1 is invalid; allowed: a positive number" in proc.stderr
     assert not (sweep / "0").exists() and (sweep / "1" / "metrics.json").is_file()  # the good job still ran
+
+
+def test_a_setting_lightning_refuses_is_one_line_under_its_key(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = run_script("train.py", *TINY, "trainer.accelerator=foo", f"hydra.run.dir={run_dir}", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: trainer: You selected an invalid accelerator name: `accelerator='foo'`"), last
+    assert not run_dir.exists()  # nothing was trained: the failed start takes Hydra's run dir away again

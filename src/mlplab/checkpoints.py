@@ -4,11 +4,14 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from mlplab.errors import UserError
+
+if TYPE_CHECKING:
+    import lightning as L
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -68,6 +71,24 @@ def check_fits(ckpt: dict[str, Any], model: torch.nn.Module, path: str) -> None:
                 f"ckpt_path={path}: a different architecture ({name} is {tuple(saved[name].shape)} in the file, "
                 f"{tuple(tensor.shape)} in this config); it was trained with {sizes or 'other sizes'}"
             )
+
+
+def check_optimizer(ckpt: dict[str, Any], model: "L.LightningModule", path: str) -> None:
+    """Resuming restores the checkpoint's optimizer state into this config's optimizer: another kind (SGD's
+    state into Adam) is a one-line error, not a KeyError deep in the optimizer's first step."""
+    states = ckpt.get("optimizer_states") or []
+    configured = model.configure_optimizers()
+    optimizer = configured["optimizer"] if isinstance(configured, dict) else configured
+    if not states or not isinstance(optimizer, torch.optim.Optimizer):
+        return
+    ignored = {"params", "initial_lr"}  # initial_lr: added by an LR scheduler
+    saved = set(states[0]["param_groups"][0]) - ignored
+    wanted = set(optimizer.param_groups[0]) - ignored
+    if saved != wanted:
+        raise UserError(
+            f"ckpt_path={path}: its optimizer state is not {type(optimizer).__name__}'s (it has "
+            f"{', '.join(sorted(saved - wanted)) or 'fewer settings'}); resume with the optimizer it was trained with"
+        )
 
 
 def check_epochs_left(ckpt: dict[str, Any], max_epochs: int | None, path: str) -> None:

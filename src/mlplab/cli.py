@@ -16,7 +16,7 @@ from types import FrameType
 from typing import NoReturn, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import CompactHydraException
+from hydra.errors import CompactHydraException, InstantiationException
 from hydra.types import RunMode
 
 from mlplab.errors import EXIT_DIVERGED, EXIT_USER_ERROR, Interrupted, TrainingDiverged, UserError
@@ -37,15 +37,25 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
     try:
         with _signals_interrupt():
             return task()
-    except (UserError, ValueError) as e:
+    except (UserError, ValueError, InstantiationException) as e:
         if fresh and run_dir is not None and _holds_no_run(run_dir, allow_events=True):
             shutil.rmtree(run_dir, ignore_errors=True)
-        _exit(e, EXIT_USER_ERROR)
+        _exit(_bad_setting(e) if isinstance(e, InstantiationException) else e, EXIT_USER_ERROR)
     except TrainingDiverged as e:
         _exit(e, EXIT_DIVERGED)
     except Interrupted as e:
         print(f"stopped: {e}", file=sys.stderr, flush=True)
         sys.exit(e.exit_code)
+
+
+def _bad_setting(error: InstantiationException) -> UserError:
+    """A class refused its config values (``trainer.accelerator=foo``): its own message, under the config
+    key, instead of Hydra's four lines."""
+    lines = str(error).splitlines()
+    key = next((line.removeprefix("full_key: ") for line in lines if line.startswith("full_key: ")), "")
+    cause = error.__cause__
+    reason = str(cause) if cause is not None else (lines[1] if len(lines) > 1 else lines[0])
+    return UserError(f"{key or lines[0]}: {' '.join(reason.split())}")
 
 
 class JobFailed(CompactHydraException):

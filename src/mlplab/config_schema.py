@@ -104,6 +104,13 @@ def _check_rules(tree: dict[str, Any]) -> None:
             )
     if isinstance(data, dict) and "num_samples" in data:
         _check_split_sizes(data)
+    for dim in ("in_dim", "out_dim"):
+        (has_model, model_dim), (has_data, data_dim) = _get(tree, f"model.{dim}"), _get(tree, f"data.{dim}")
+        if has_model and has_data and model_dim != data_dim:
+            raise UserError(
+                f"model.{dim}={model_dim}: the data has data.{dim}={data_dim}; allowed: the same size (set data.{dim}, "
+                f"model.{dim} follows it)"
+            )
     loss = _get(tree, "model.loss")
     if loss[0]:
         from mlplab.loss import LOSSES

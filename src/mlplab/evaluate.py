@@ -57,6 +57,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path is None:
         raise UserError("ckpt_path: give the checkpoint to evaluate, e.g. ckpt_path=logs/.../checkpoints/last.ckpt")
     model = load_model(cfg, ckpt_path)
+    for dim in ("in_dim", "out_dim"):  # the net's sizes come from the checkpoint, the data's from the config
+        saved, wanted = model.hparams.get(dim), cfg.data.get(dim)
+        if saved is not None and wanted is not None and saved != wanted:
+            raise UserError(f"data.{dim}={wanted}: the checkpoint's net has {dim}={saved}; allowed: data.{dim}={saved}")
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     loggers = build_loggers(cfg.get("logger"))
     callbacks = build_callbacks(

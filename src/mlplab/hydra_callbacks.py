@@ -45,7 +45,7 @@ class ValidateConfig(Callback):
             run_dir = Path(str(config.hydra.run.dir)).absolute()
             task_cfg = copy.deepcopy(config)
             with open_dict(task_cfg):
-                # The run dir does not exist yet, so ${hydra:runtime.output_dir} cannot resolve here.
+                # Hydra sets runtime.output_dir only once the job starts: paths.output_dir cannot resolve yet.
                 task_cfg.paths.output_dir = str(run_dir)
                 del task_cfg["hydra"]
             # Only the train task resumes; an eval into a training run's dir would overwrite its metrics.

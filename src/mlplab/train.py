@@ -15,7 +15,7 @@ from mlplab.callbacks.divergence import DivergenceGuard
 from mlplab.callbacks.interrupt import InterruptCheckpoint
 from mlplab.callbacks.resume_state import ResumeState
 from mlplab.checkpoint_io import SafeCheckpointIO
-from mlplab.checkpoints import check_epochs_left, check_fits, load_checkpoint, resolve_ckpt_path
+from mlplab.checkpoints import check_epochs_left, check_fits, check_optimizer, load_checkpoint, resolve_ckpt_path
 from mlplab.config_schema import validate_config
 from mlplab.config_tree import print_config_tree
 from mlplab.console_noise import quiet_dependencies
@@ -60,6 +60,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if ckpt_path:
         resumed = load_checkpoint(ckpt_path)  # read once here; Lightning reads it again to restore
         check_fits(resumed, model, ckpt_path)
+        check_optimizer(resumed, model, ckpt_path)
         check_epochs_left(resumed, cfg.trainer.get("max_epochs"), ckpt_path)
         # Resuming writes into the run's own checkpoint dir: ModelCheckpoint's "not empty" warning is moot.
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
