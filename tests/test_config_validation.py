@@ -202,3 +202,22 @@ def test_a_setting_lightning_refuses_is_one_line_under_its_key(tmp_path: Path) -
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: trainer: You selected an invalid accelerator name: `accelerator='foo'`"), last
     assert not run_dir.exists()  # nothing was trained: the failed start takes Hydra's run dir away again
+
+
+FILE_RUN = ["trainer.max_epochs=1", "data.batch_size=16", "trainer.enable_progress_bar=false"]
+
+
+def test_a_failed_start_in_the_users_own_directory_leaves_only_what_was_there(tmp_path: Path) -> None:
+    """hydra.run.dir=<a directory of the user's>: a start refused for bad data takes away what Hydra wrote, so
+    the corrected command is not refused as "already holds a run"."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "table.csv").write_text("a,b\nx,y\n")
+    proc = run_script(
+        "train.py", *FILE_RUN, "data=file", f"data.path={mine / 'table.csv'}", f"hydra.run.dir={mine}", check=False
+    )
+    assert proc.returncode == 2 and "not a numeric CSV table" in proc.stderr
+    assert [p.name for p in mine.iterdir()] == ["table.csv"]
+    (mine / "table.csv").write_text("\n".join(",".join(["1"] * 8) for _ in range(40)) + "\n")
+    run_script("train.py", *FILE_RUN, "data=file", f"data.path={mine / 'table.csv'}", f"hydra.run.dir={mine}")
+    assert (mine / "metrics.json").is_file()

@@ -1,6 +1,7 @@
 """Train as a user does (scripts/train.py in a subprocess) and check everything a run leaves behind."""
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -104,7 +105,6 @@ def test_eval_reports_the_checkpoints_test_metrics(trained: tuple[Path, str], tm
 def test_resume_continues_the_run_without_repeating_steps(trained: tuple[Path, str], tmp_path: Path) -> None:
     run_dir, _ = trained
     resumed = tmp_path / "resumed"
-    import shutil
 
     shutil.copytree(run_dir, resumed)
     args = [*TINY, "optimizer.lr=0.05", f"hydra.run.dir={resumed}", "ckpt_path=last"]
@@ -135,6 +135,18 @@ def test_a_checkpoint_used_with_another_optimizer_or_data_size_is_one_line(
         == "error: data.in_dim=3: the checkpoint's net has in_dim=4; allowed: data.in_dim=4"
     )
     assert not (tmp_path / "a").exists() and not (tmp_path / "e").exists()
+
+
+def test_a_refused_resume_leaves_the_run_as_it_was(trained: tuple[Path, str], tmp_path: Path) -> None:
+    """Hydra rewrites .hydra/ before the task can refuse: the refusal puts the run's own config back."""
+    run_dir, _ = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file() and p.suffix != ".log"}
+    proc = run_script("train.py", *TINY, "model.hidden_dim=7", "ckpt_path=last", f"hydra.run.dir={copy}", check=False)
+    assert proc.returncode == 2 and "a different architecture" in proc.stderr
+    after = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file() and p.suffix != ".log"}
+    assert after == before  # same files, same bytes: .hydra/config.yaml still says hidden_dim 10
 
 
 @pytest.mark.parametrize("logger", ["csv", "none"])

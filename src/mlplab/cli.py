@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, InstantiationException
 from hydra.types import RunMode
 
+from mlplab import run_dir_snapshot
 from mlplab.errors import EXIT_DIVERGED, EXIT_USER_ERROR, Interrupted, TrainingDiverged, UserError
 
 T = TypeVar("T")
@@ -38,7 +39,10 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
         with _signals_interrupt():
             return task()
     except (UserError, ValueError, InstantiationException) as e:
-        if fresh and run_dir is not None and _holds_no_run(run_dir, allow_events=True):
+        # A single run: as the directory was before Hydra wrote into it. A multirun's job: its own new
+        # directory goes if it holds nothing of a run.
+        restored = run_dir is not None and run_dir_snapshot.restore(run_dir)
+        if not restored and fresh and run_dir is not None and _holds_no_run(run_dir, allow_events=True):
             shutil.rmtree(run_dir, ignore_errors=True)
         _exit(_bad_setting(e) if isinstance(e, InstantiationException) else e, EXIT_USER_ERROR)
     except TrainingDiverged as e:

@@ -36,6 +36,7 @@ class ValidateConfig(Callback):
     """Before a single run starts: the config is valid, and the run dir is new or being resumed."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from mlplab import run_dir_snapshot
         from mlplab.cli import run_reporting_errors
         from mlplab.config_schema import validate_config
 
@@ -43,6 +44,7 @@ class ValidateConfig(Callback):
             # Hydra sets this itself only once the job starts; ${hydra:...} needs it to resolve.
             HydraConfig.instance().set_config(config)
             run_dir = Path(str(config.hydra.run.dir)).absolute()
+            run_dir_snapshot.take(run_dir)  # before Hydra writes .hydra/ and the log into it
             task_cfg = copy.deepcopy(config)
             with open_dict(task_cfg):
                 # Hydra sets runtime.output_dir only once the job starts: paths.output_dir cannot resolve yet.
