@@ -28,6 +28,10 @@ BAD = {
     r"trainer.max_epochs\?",
     "+callbacks.model_checkpoint.every_n_step=5": r"callbacks.model_checkpoint.every_n_step=5: not a setting of "
     r"mlplab.callbacks.model_checkpoint.ModelCheckpoint",
+    "+trainer.strategy=ddp_spawn": r"trainer.strategy='ddp_spawn' is invalid; allowed: a strategy that starts",
+    "seed=-1": r"seed=-1 is invalid; allowed: an integer from 0 to 4294967295, or null",
+    "data.val_fraction=0 data.train_fraction=0.9": r"data.val_fraction=0 is invalid for training: validation",
+    "data.test_fraction=0 data.train_fraction=0.9": r"data.test_fraction=0: the test split would be empty; allowed",
     "model.in_dim=3": r"model.in_dim=3: the data has data.in_dim=4; allowed: the same size",
     "model.loss=hinge": r"model.loss='hinge': unknown loss; allowed: mse, l1, huber",
     "data=file": r"data.path: needs a value \(it is \?\?\?\)",
@@ -46,7 +50,7 @@ def two_cpus_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("override", BAD)
 def test_bad_values_name_key_value_and_what_is_allowed(override: str, tmp_path: Path, two_cpus_no_gpu: None) -> None:
     with pytest.raises(UserError, match=BAD[override]):
-        validate_config(compose_config("train", [override], tmp_path))
+        validate_config(compose_config("train", override.split(), tmp_path))
 
 
 @pytest.mark.parametrize(

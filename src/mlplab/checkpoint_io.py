@@ -9,7 +9,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
 from mlplab.callbacks.divergence import refuse_nonfinite_checkpoint
-from mlplab.checkpoints import load_checkpoint
+from mlplab.checkpoints import load_weights_only
 
 
 def _alive(pid: int) -> bool:
@@ -61,5 +61,7 @@ class SafeCheckpointIO(TorchCheckpointIO):
         atomic_torch_save(checkpoint, Path(path))
 
     def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> Any:
-        # Always weights-only, whatever the caller asks: a checkpoint never runs code.
-        return load_checkpoint(path)
+        # Always weights-only, whatever the caller asks: a checkpoint never runs code. Not only Lightning
+        # checkpoints pass through here: ddp_spawn hands the fitted weights back to the main process in a bare
+        # state_dict file.
+        return load_weights_only(path)

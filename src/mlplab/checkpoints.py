@@ -32,8 +32,16 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's dict, loaded weights-only; a clear error for files that are not that."""
+    ckpt = load_weights_only(path)
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise UserError(f"ckpt_path={path}: not a Lightning checkpoint (no 'state_dict' inside)")
+    return ckpt
+
+
+def load_weights_only(path: str | Path) -> Any:
+    """Whatever ``path`` holds, if it loads without running code; a clear error otherwise."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # The weights-only unpickler names the global (class or function) it would have had to call.
         needed = re.search(r"GLOBAL (\S+)", str(e))
@@ -46,9 +54,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"ckpt_path={path}: not a readable checkpoint (corrupt or truncated?): {detail}") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise UserError(f"ckpt_path={path}: not a Lightning checkpoint (no 'state_dict' inside)")
-    return ckpt
 
 
 def check_fits(ckpt: dict[str, Any], model: torch.nn.Module, path: str) -> None:

@@ -38,7 +38,10 @@ FRACTION = (lambda v: _num(v) and 0 <= v <= 1, "a number from 0 to 1")
 NON_NEGATIVE = (lambda v: _num(v) and v >= 0, "a number >= 0")
 
 RULES: dict[str, tuple[Check, str]] = {
-    "seed": (lambda v: v is None or _int(v), "an integer, or null for unseeded"),
+    "seed": (
+        lambda v: v is None or (_int(v) and 0 <= v < 2**32),
+        "an integer from 0 to 4294967295, or null for unseeded",
+    ),
     "ckpt_path": (lambda v: v is None or isinstance(v, str), "null, last, or a path to a .ckpt file"),
     "train": (lambda v: isinstance(v, bool), "true or false"),
     "test": (lambda v: isinstance(v, bool), "true or false"),
@@ -60,6 +63,13 @@ RULES: dict[str, tuple[Check, str]] = {
     "trainer.check_val_every_n_epoch": POSITIVE_OR_NULL,
     "trainer.log_every_n_steps": POSITIVE,
     "trainer.gradient_clip_val": (lambda v: v is None or (_num(v) and v >= 0), "a number >= 0, or null"),
+    "trainer.strategy": (
+        # Lightning's multiprocessing launcher hands back only the weights: the run's epoch, step and
+        # checkpoint state would be lost in the process that reports them.
+        lambda v: not (isinstance(v, str) and any(word in v for word in ("spawn", "fork", "notebook"))),
+        "a strategy that starts its processes by launching the script (auto, ddp, …), e.g. trainer=ddp; "
+        "not ddp_spawn/ddp_fork/ddp_notebook",
+    ),
     "trainer.use_distributed_sampler": (
         lambda v: v is False,
         "false (mlplab's data modules give each process its share of every epoch themselves)",
@@ -102,6 +112,8 @@ def _check_rules(tree: dict[str, Any]) -> None:
                 f"data.train_fraction/val_fraction/test_fraction={fractions}: sum to {sum(fractions):g}; "
                 "allowed: fractions that sum to 1"
             )
+    if isinstance(data, dict):
+        _check_needed_splits(data, training=bool(tree.get("train", False)), testing=bool(tree.get("test", True)))
     if isinstance(data, dict) and "num_samples" in data:
         _check_split_sizes(data)
     for dim in ("in_dim", "out_dim"):
@@ -117,6 +129,19 @@ def _check_rules(tree: dict[str, Any]) -> None:
 
         if loss[1] not in LOSSES:
             raise UserError(f"model.loss={loss[1]!r}: unknown loss; allowed: {', '.join(LOSSES)}")
+
+
+def _check_needed_splits(data: dict[str, Any], training: bool, testing: bool) -> None:
+    """Training validates (val/loss picks the best checkpoint); testing needs a test split."""
+    if training and data.get("val_fraction") == 0:
+        raise UserError(
+            "data.val_fraction=0 is invalid for training: validation computes val/loss, which picks the best "
+            "checkpoint; allowed: a fraction above 0"
+        )
+    if testing and data.get("test_fraction") == 0:
+        raise UserError(
+            "data.test_fraction=0: the test split would be empty; allowed: a fraction above 0, or test=false"
+        )
 
 
 def _check_split_sizes(data: dict[str, Any]) -> None:
