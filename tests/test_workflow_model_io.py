@@ -89,6 +89,10 @@ def test_predict_names_shape_and_format_errors(ckpt: Path, tmp_path: Path) -> No
     assert "no such file" in error("missing.npy")
     assert "batch_size=0" in error("ok.npy", np.zeros((2, 3)), batch_size="0")
     assert not (tmp_path / "y.npy").exists()
+    same = [f"ckpt_path={ckpt}", f"input={tmp_path / 'ok.npy'}", f"output={tmp_path / '.' / 'ok.npy'}"]
+    with pytest.raises(UserError, match="the input file itself, which predictions would overwrite"):
+        predict(tool_cfg("predict", *same))
+    assert np.load(tmp_path / "ok.npy").shape == (2, 3)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torch_export", "torchscript"])

@@ -108,6 +108,11 @@ def predict(cfg: DictConfig) -> Tensor:
     """Reads ``cfg.input``, predicts with ``cfg.ckpt_path``'s model, writes ``cfg.output``."""
     output = Path(cfg.output)
     _check_format("output", output)
+    source = Path(cfg.input)
+    if output.resolve() == source.resolve() or (output.exists() and source.exists() and output.samefile(source)):
+        raise UserError(
+            f"output={output}: the input file itself, which predictions would overwrite; allowed: another path"
+        )
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, Path.cwd())
     if ckpt_path is None:
         raise UserError("ckpt_path: give the checkpoint to predict with, e.g. ckpt_path=logs/.../last.ckpt")
