@@ -22,6 +22,10 @@ CASES = {
     "table.txt": (lambda p: write(p, ROW), r"unsupported format '.txt'; allowed: \('.csv', '.npy', '.npz', '.pt'\)"),
     "text.npy": (lambda p: write(p, "not numpy"), r"not a .npy file \(no NumPy .npy header\)"),
     "text.pt": (lambda p: write(p, "not torch"), r"cannot read it as .pt"),
+    "object.pt": (
+        lambda p: torch.save({"x": Path("a path is an object")}, p),  # loading it would call pathlib's code
+        r"cannot read it as .pt: damaged, or it holds objects that would run code to load; allowed: tensors",
+    ),
     "empty.csv": (lambda p: write(p, ""), r"the file is empty"),
     "header_only.csv": (lambda p: write(p, "a,b,c,d,e,f,g,h\n"), r"a header row but no data rows"),
     "seven_columns.csv": (

@@ -1,5 +1,6 @@
 """``x_data``/``y_data`` from the user's file: ``.csv``, ``.npy``, ``.npz`` or ``.pt``."""
 
+import pickle
 import re
 import warnings
 from collections.abc import Sequence
@@ -146,8 +147,14 @@ class FileDataModule(TensorDataModule):
                 x, y = _read_tensors(path, self.x_key, self.y_key)
         except DataFileError:
             raise
+        except pickle.UnpicklingError:  # torch's weights-only reader: several paragraphs about weights_only=False
+            raise DataFileError(
+                f"data.path={path}: cannot read it as .pt: damaged, or it holds objects that would run code to load; "
+                "allowed: tensors, or a dict of tensors (torch.save)"
+            ) from None
         except Exception as e:  # numpy/torch raise many types for a damaged file
-            raise DataFileError(f"data.path={path}: cannot read it as {path.suffix} ({e})") from None
+            detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DataFileError(f"data.path={path}: cannot read it as {path.suffix} ({detail})") from None
         if y is None:
             x, y = self._split_table(np.asarray(x), header)
         return self._check(np.asarray(x), np.asarray(y))
