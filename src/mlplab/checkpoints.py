@@ -14,12 +14,15 @@ if TYPE_CHECKING:
     import lightning as L
 
 
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
-    """``last`` means this run dir's ``checkpoints/last.ckpt``: resume it, or start fresh if there is none."""
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, training: bool = False) -> str | None:
+    """``last`` means this run dir's ``checkpoints/last.ckpt``: training resumes it, or starts fresh if
+    there is none yet; the other tasks need it to exist."""
     if ckpt_path is None:
         return None
     if ckpt_path == "last":
         last = output_dir / "checkpoints" / "last.ckpt"
+        if not last.is_file() and not training:
+            raise UserError(f"ckpt_path=last: no {last}; give the checkpoint's path, e.g. ckpt_path=.../last.ckpt")
         if not last.is_file():
             print(f"ckpt_path=last: no {last} yet, starting from scratch", flush=True)
             return None

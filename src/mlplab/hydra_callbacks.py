@@ -26,9 +26,9 @@ def refuse_taken_run_dir(run_dir: Path, ckpt_path: Any, can_resume: bool) -> Non
         and (ckpt_path == "last" or Path(ckpt_path).absolute().is_relative_to(run_dir))
     )
     if taken and not resuming:
+        advice = "resume it with ckpt_path=last, or choose" if can_resume else "its outputs stay; choose"
         raise UserError(
-            f"hydra.run.dir={run_dir}: already holds a run ({', '.join(taken)}); resume it with ckpt_path=last, "
-            "or choose a new hydra.run.dir"
+            f"hydra.run.dir={run_dir}: already holds a run ({', '.join(taken)}); {advice} a new hydra.run.dir"
         )
 
 

@@ -51,7 +51,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir, training=True)
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)
     if getattr(rank_zero_only, "rank", 0) == 0:
