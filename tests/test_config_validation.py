@@ -197,6 +197,9 @@ def test_a_bad_job_in_a_sweep_fails_alone_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "error: optimizer.lr=-1 is invalid; allowed: a positive number" in proc.stderr
     assert not (sweep / "0").exists() and (sweep / "1" / "metrics.json").is_file()  # the good job still ran
+    # Hydra ends such a sweep by raising, before its end-of-sweep callbacks: the table is there all the same.
+    rows = (sweep / "comparison.csv").read_text().splitlines()
+    assert len(rows) == 2 and "0.05" in rows[1]
 
 
 def test_a_setting_lightning_refuses_is_one_line_under_its_key(tmp_path: Path) -> None:

@@ -164,8 +164,10 @@ def compare_runs(
     output: str | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
     sort_by: str | None = "val/loss",
+    echo: bool = True,
 ) -> Table:
-    """Builds the table of the runs under ``runs``, prints it as Markdown, and saves it as CSV and Markdown."""
+    """Builds the table of the runs under ``runs``, prints it as Markdown (``echo``), and saves it as CSV and
+    Markdown."""
     root = Path(runs)
     table = table_of_runs(root, metrics, sort_by)
     csv_path, md_path = output_paths(root, output)
@@ -173,6 +175,7 @@ def compare_runs(
     write_csv(table, csv_path)
     markdown = to_markdown(table)
     md_path.write_text(markdown)
-    print(markdown, end="")
-    print(f"Saved: {csv_path}\n       {md_path}", flush=True)
+    if echo:
+        print(markdown, end="")
+        print(f"Saved: {csv_path}\n       {md_path}", flush=True)
     return table
