@@ -83,6 +83,8 @@ def test_compare_script_saves_csv_and_markdown_where_asked(grid: tuple[Path, str
     run_script("compare.py", f"runs={sweep / '2'}", f"output={tmp_path / 'one.csv'}")
     assert [r["optimizer.lr"] for r in _rows(tmp_path / "one.csv")] == ["0.01"]
     assert "error: runs=" in run_script("compare.py", f"runs={tmp_path / 'nothing'}", check=False).stderr
+    typo = run_script("compare.py", f"runs={sweep}", "sort_by=val/los", f"output={tmp_path / 'typo'}", check=False)
+    assert typo.returncode == 2 and typo.stderr.startswith("error: sort_by=val/los: no run has this metric; allowed:")
 
 
 def test_report_curves_are_the_runs_logged_scalars(grid: tuple[Path, str]) -> None:

@@ -96,6 +96,9 @@ def build_table(
 ) -> Table:
     """One row per run, best first by ``sort_by`` (failed and diverged runs last); ``None`` keeps dir order."""
     if sort_by:
+        known = sorted({k for r in runs for k in r.metrics})
+        if known and sort_by not in known:
+            raise UserError(f"sort_by={sort_by}: no run has this metric; allowed: {', '.join(known)}")
         runs = sorted(runs, key=lambda r: _sort_value(r, sort_by))
     override_keys = list(dict.fromkeys(k for r in runs for k in r.overrides))
     header = ["run", "status", *override_keys, *metrics, "best_epoch", "dir"]
