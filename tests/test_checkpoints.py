@@ -1,5 +1,6 @@
 """Checkpoint files: written atomically, read weights-only, hostile or wrong ones refused with one line."""
 
+import functools
 import os
 import pickle
 import socket
@@ -13,8 +14,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpo
 from conftest import TINY, compose_config, run_script
 from mlplab.callbacks.model_checkpoint import ModelCheckpoint
 from mlplab.checkpoint_io import SafeCheckpointIO
-from mlplab.checkpoints import load_checkpoint
+from mlplab.checkpoints import check_optimizer, load_checkpoint
 from mlplab.errors import UserError
+from mlplab.model import Regressor
 from mlplab.train import train
 
 
@@ -134,3 +136,14 @@ def test_the_checkpoint_callback_keeps_lightnings_state_key() -> None:
     """Its state in a checkpoint sits under Lightning's key, so checkpoints of either class resume in the other."""
     ours = ModelCheckpoint(monitor="val/loss", every_n_train_steps=25)
     assert ours.state_key == LightningModelCheckpoint(monitor="val/loss", every_n_train_steps=25).state_key
+
+
+def test_an_optimizer_state_saved_by_another_torch_version_still_resumes() -> None:
+    """Torch adds optimizer settings over time and fills them in when it loads an older state."""
+    model = Regressor(optimizer=functools.partial(torch.optim.Adam, lr=1e-3))
+    state = model.configure_optimizers().state_dict()
+    del state["param_groups"][0]["decoupled_weight_decay"]  # as a torch before the setting existed saved it
+    check_optimizer({"optimizer_states": [state]}, model, "old.ckpt")  # no error
+    sgd_state = torch.optim.SGD(model.parameters(), lr=0.1).state_dict()
+    with pytest.raises(UserError, match=r"old.ckpt: its optimizer state is not Adam's \(it lacks betas, eps\)"):
+        check_optimizer({"optimizer_states": [sgd_state]}, model, "old.ckpt")

@@ -125,7 +125,7 @@ def test_a_checkpoint_used_with_another_optimizer_or_data_size_is_refused(
     with pytest.raises(UserError) as adam:
         train(compose_config("train", [*TINY, f"ckpt_path={last}", "optimizer=adam"], tmp_path / "a"))
     assert str(adam.value) == (
-        f"ckpt_path={last}: its optimizer state is not Adam's (it has dampening, momentum, nesterov); "
+        f"ckpt_path={last}: its optimizer state is not Adam's (it lacks betas, eps); "
         "resume with the optimizer it was trained with"
     )
     with pytest.raises(UserError) as wide:

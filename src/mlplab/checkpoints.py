@@ -82,20 +82,28 @@ def check_fits(ckpt: dict[str, Any], model: torch.nn.Module, path: str) -> None:
 
 
 def check_optimizer(ckpt: dict[str, Any], model: "L.LightningModule", path: str) -> None:
-    """Resuming restores the checkpoint's optimizer state into this config's optimizer: another kind (SGD's
-    state into Adam) is a one-line error, not a KeyError deep in the optimizer's first step."""
+    """Resuming restores the checkpoint's optimizer state into this config's optimizer: state of another kind
+    (SGD's into Adam) is a one-line error, not a KeyError in the first step. Tried on a fresh optimizer of
+    the configured kind, which fills in settings newer than the checkpoint's torch as its own
+    ``load_state_dict`` does."""
     states = ckpt.get("optimizer_states") or []
     configured = model.configure_optimizers()
     optimizer = configured["optimizer"] if isinstance(configured, dict) else configured
     if not states or not isinstance(optimizer, torch.optim.Optimizer):
         return
-    ignored = {"params", "initial_lr"}  # initial_lr: added by an LR scheduler
-    saved = set(states[0]["param_groups"][0]) - ignored
-    wanted = set(optimizer.param_groups[0]) - ignored
-    if saved != wanted:
+    kind = type(optimizer).__name__
+    try:
+        optimizer.load_state_dict(states[0])
+    except (KeyError, ValueError, TypeError) as e:
         raise UserError(
-            f"ckpt_path={path}: its optimizer state is not {type(optimizer).__name__}'s (it has "
-            f"{', '.join(sorted(saved - wanted)) or 'fewer settings'}); resume with the optimizer it was trained with"
+            f"ckpt_path={path}: its optimizer state does not load into {kind} ({type(e).__name__}: {e}); resume "
+            "with the optimizer it was trained with"
+        ) from None
+    missing = sorted(set(optimizer.defaults) - set(optimizer.param_groups[0]))
+    if missing:
+        raise UserError(
+            f"ckpt_path={path}: its optimizer state is not {kind}'s (it lacks {', '.join(missing)}); resume with "
+            "the optimizer it was trained with"
         )
 
 
