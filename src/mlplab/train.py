@@ -11,6 +11,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from mlplab import run_dir_snapshot
 from mlplab.callbacks.divergence import DivergenceGuard
 from mlplab.callbacks.interrupt import InterruptCheckpoint
 from mlplab.callbacks.resume_state import ResumeState
@@ -76,6 +77,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics: dict[str, float] = {}
     if cfg.get("train", True):
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        run_dir_snapshot.forget()  # trained: a later error leaves the run dir as it is
         metrics.update(to_floats(trainer.callback_metrics))
     checkpoint = trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
     best_path = checkpoint.best_model_path if checkpoint else ""
