@@ -12,7 +12,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import TINY, run_script
+from mlplab.compare import Run, build_table
 from mlplab.curves import read_curves
+from mlplab.errors import UserError
 
 # 4 steps per epoch: train/loss is logged every 2 steps so the curves have points.
 QUIET = [*TINY, "trainer.log_every_n_steps=2"]
@@ -156,3 +158,12 @@ def test_optuna_records_failed_trials_goes_on_and_continues_from_sqlite(tmp_path
     trials = _trials(db)
     assert [t.number for t in trials] == [0, 1, 2, 3]
     assert trials[3].state.is_finished()
+
+
+def test_eval_runs_table_without_val_metrics_and_a_typo_in_sort_by_is_refused(tmp_path: Path) -> None:
+    evals = [Run(tmp_path / str(i), {}, {"test/loss": loss}) for i, loss in enumerate([0.3, 0.1])]
+    table = build_table(evals, tmp_path, sort_by="val/loss")  # the default; eval runs have no val/*
+    assert [row[0] for row in table.rows] == ["0", "1"]  # run order
+    assert [row[0] for row in build_table(evals, tmp_path, sort_by="test/loss").rows] == ["1", "0"]
+    with pytest.raises(UserError, match="sort_by=test/los: no run has this metric; allowed: test/loss"):
+        build_table(evals, tmp_path, sort_by="test/los")

@@ -39,6 +39,8 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
         with _signals_interrupt():
             return task()
     except (UserError, ValueError, InstantiationException) as e:
+        if isinstance(e, InstantiationException) and not _refused_values(e):
+            raise  # not bad input (a missing package, a failing device): the traceback says more
         # A single run: as the directory was before Hydra wrote into it. A multirun's job: its own new
         # directory goes if it holds nothing of a run.
         restored = run_dir is not None and run_dir_snapshot.restore(run_dir)
@@ -52,6 +54,13 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
         sys.exit(e.exit_code)
 
 
+def _refused_values(error: InstantiationException) -> bool:
+    """The class itself said its arguments are wrong (Lightning: ValueError, TypeError or its
+    MisconfigurationException), not a missing package or a failing device."""
+    cause = error.__cause__
+    return isinstance(cause, (ValueError, TypeError)) or type(cause).__name__ == "MisconfigurationException"
+
+
 def _bad_setting(error: InstantiationException) -> UserError:
     """A class refused its config values (``trainer.accelerator=foo``): its own message, under the config
     key, instead of Hydra's four lines."""
@@ -59,7 +68,8 @@ def _bad_setting(error: InstantiationException) -> UserError:
     key = next((line.removeprefix("full_key: ") for line in lines if line.startswith("full_key: ")), "")
     cause = error.__cause__
     reason = str(cause) if cause is not None else (lines[1] if len(lines) > 1 else lines[0])
-    return UserError(f"{key or lines[0]}: {' '.join(reason.split())}")
+    reason = " ".join(reason.split())
+    return UserError(reason if key and reason.startswith(key) else f"{key or lines[0]}: {reason}")
 
 
 class JobFailed(CompactHydraException):

@@ -97,7 +97,8 @@ def build_table(
     """One row per run, best first by ``sort_by`` (failed and diverged runs last); ``None`` keeps dir order."""
     if sort_by:
         known = sorted({k for r in runs for k in r.metrics})
-        if known and sort_by not in known:
+        # A standard column that these runs lack (val/loss of eval runs) just leaves the table in run order.
+        if known and sort_by not in known and sort_by not in DEFAULT_METRICS:
             raise UserError(f"sort_by={sort_by}: no run has this metric; allowed: {', '.join(known)}")
         runs = sorted(runs, key=lambda r: _sort_value(r, sort_by))
     override_keys = list(dict.fromkeys(k for r in runs for k in r.overrides))

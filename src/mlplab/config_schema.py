@@ -66,7 +66,12 @@ RULES: dict[str, tuple[Check, str]] = {
     "trainer.strategy": (
         # Lightning's multiprocessing launcher hands back only the weights: the run's epoch, step and
         # checkpoint state would be lost in the process that reports them.
-        lambda v: not (isinstance(v, str) and any(word in v for word in ("spawn", "fork", "notebook"))),
+        lambda v: (
+            not any(
+                word in str(v.get("start_method", "popen") if isinstance(v, dict) else v)
+                for word in ("spawn", "fork", "notebook")
+            )
+        ),
         "a strategy that starts its processes by launching the script (auto, ddp, …), e.g. trainer=ddp; "
         "not ddp_spawn/ddp_fork/ddp_notebook",
     ),

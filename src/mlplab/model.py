@@ -119,8 +119,8 @@ class Regressor(L.LightningModule):
                 # window (all of a run shorter than that) would reach metrics.json but no curve. Same step
                 # index as Lightning's points (its count of steps before this one).
                 value = float(trainer.callback_metrics["train/loss"])  # synced over ranks by self.log
-                for logger in self.loggers:
-                    logger.log_metrics({"train/loss": value}, step=self.global_step - 1)
+                for logger in self.loggers:  # with the epoch, as Lightning's own step points have it
+                    logger.log_metrics({"train/loss": value, "epoch": self.current_epoch}, step=self.global_step - 1)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The running sums, so a resumed run's first train/loss window and its epoch's mean are whole. A save

@@ -29,7 +29,10 @@ class CompareRunsAtSweepEnd(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         self.failed = self.failed or job_return.status == JobStatus.FAILED
-        if self.failed and HydraConfig.get().mode == RunMode.MULTIRUN:
+        # Only where the jobs run one after another in this process (Hydra's basic launcher): a launcher's
+        # worker process (submitit) would write the table while other jobs still run.
+        in_sweep_process = str(OmegaConf.select(config, "hydra.launcher._target_")).endswith(".BasicLauncher")
+        if self.failed and in_sweep_process and HydraConfig.get().mode == RunMode.MULTIRUN:
             self._write(config, echo=False)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -60,7 +60,9 @@ def tutorial_case(accelerator: str, epochs: int, tmp: Path) -> Row:
 
 def floor_case(accelerator: str, epochs: int, tmp: Path) -> Row:
     """The tutorial's work through the bare loop: what Lightning itself costs per one-step epoch."""
-    dm, model, _, seed = _prepare(["experiment=seed_tutorial", "data.num_samples=1250"], tmp)
+    dm, model, _, seed = _prepare(
+        ["experiment=seed_tutorial", "data.num_samples=1250", f"trainer.accelerator={accelerator}"], tmp
+    )
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     x, y = (t.to(device) for t in (dm.splits["train"].x, dm.splits["train"].y))
     hand = time_tutorial(copy.deepcopy(model.net).to(device), x, y, epochs=epochs)
@@ -70,7 +72,7 @@ def floor_case(accelerator: str, epochs: int, tmp: Path) -> Row:
 
 def minibatch_floor_case(accelerator: str, num_train: int, tmp: Path) -> Row:
     """One epoch at batch 1024 through the bare loop (no validation on either side)."""
-    dm, model, _, seed = _prepare([f"data.num_samples={num_train * 5 // 4}"], tmp)
+    dm, model, _, seed = _prepare([f"data.num_samples={num_train * 5 // 4}", f"trainer.accelerator={accelerator}"], tmp)
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     x, y = (t.to(device) for t in (dm.splits["train"].x, dm.splits["train"].y))
     batches = GatheredBatches(x, y, 1024, seed)
