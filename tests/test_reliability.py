@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from omegaconf import OmegaConf
 
 from conftest import ROOT, TINY, compose_config, run_script
 from mlplab import resolvers
@@ -131,6 +133,8 @@ def test_a_finished_runs_directory_is_only_reused_to_resume_it(tmp_path: Path) -
         (TrainingDiverged("training diverged"), 3),
         (Interrupted(signal.SIGINT, "interrupted by SIGINT"), 130),
         (Interrupted(signal.SIGTERM, "interrupted by SIGTERM"), 143),
+        # Lightning refusing a value once fit/test runs, e.g. a limit_val_batches fraction of a 1-batch split.
+        (MisconfigurationException("You requested to check 0.5 of the `val_dataloader`"), 2),
     ],
 )
 def test_each_way_of_stopping_has_its_exit_code_and_one_line(error: BaseException, code: int, capsys) -> None:
@@ -141,3 +145,21 @@ def test_each_way_of_stopping_has_its_exit_code_and_one_line(error: BaseExceptio
         run_reporting_errors(task)
     assert exit_.value.code == code
     assert capsys.readouterr().err.strip() in (f"error: {error}", f"stopped: {error}")
+
+
+def test_a_missing_mandatory_value_is_one_line_naming_the_key(capsys) -> None:
+    def task() -> None:
+        print(OmegaConf.create({"runs": "???"}).runs)  # what a script does with a required value left out
+
+    with pytest.raises(SystemExit) as exit_:
+        run_reporting_errors(task)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "error: runs: needs a value (it is ???); set it, e.g. runs=...\n"
+
+
+def test_an_error_that_is_not_the_inputs_fault_keeps_its_traceback() -> None:
+    def task() -> None:
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_reporting_errors(task)

@@ -18,6 +18,7 @@ from typing import NoReturn, TypeVar
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, InstantiationException
 from hydra.types import RunMode
+from omegaconf.errors import MissingMandatoryValue
 
 from mlplab import run_dir_snapshot
 from mlplab.errors import EXIT_DIVERGED, EXIT_USER_ERROR, Interrupted, TrainingDiverged, UserError
@@ -38,27 +39,44 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
     try:
         with _signals_interrupt():
             return task()
-    except (UserError, ValueError, InstantiationException) as e:
-        if isinstance(e, InstantiationException) and not _refused_values(e):
-            raise  # not bad input (a missing package, a failing device): the traceback says more
-        # A single run: as the directory was before Hydra wrote into it. A multirun's job: its own new
-        # directory goes if it holds nothing of a run.
-        restored = run_dir is not None and run_dir_snapshot.restore(run_dir)
-        if not restored and fresh and run_dir is not None and _holds_no_run(run_dir, allow_events=True):
-            shutil.rmtree(run_dir, ignore_errors=True)
-        _exit(_bad_setting(e) if isinstance(e, InstantiationException) else e, EXIT_USER_ERROR)
     except TrainingDiverged as e:
         _exit(e, EXIT_DIVERGED)
     except Interrupted as e:
         print(f"stopped: {e}", file=sys.stderr, flush=True)
         sys.exit(e.exit_code)
+    except Exception as e:
+        error = _bad_input(e)
+        if error is None:
+            raise  # not the input's fault (a bug, a missing package, a failing device): the traceback says more
+        # A single run: as the directory was before Hydra wrote into it. A multirun's job: its own new
+        # directory goes if it holds nothing of a run.
+        restored = run_dir is not None and run_dir_snapshot.restore(run_dir)
+        if not restored and fresh and run_dir is not None and _holds_no_run(run_dir, allow_events=True):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if error is not e:
+            error.__cause__ = e  # HYDRA_FULL_ERROR=1 shows where it came from
+        _exit(error, EXIT_USER_ERROR)
 
 
-def _refused_values(error: InstantiationException) -> bool:
-    """The class itself said its arguments are wrong (Lightning: ValueError, TypeError or its
-    MisconfigurationException), not a missing package or a failing device."""
-    cause = error.__cause__
-    return isinstance(cause, (ValueError, TypeError)) or type(cause).__name__ == "MisconfigurationException"
+def _bad_input(error: Exception) -> Exception | None:
+    """``error`` as the one line to report when the user's input is at fault; None otherwise."""
+    if isinstance(error, (UserError, ValueError)):
+        return error
+    if isinstance(error, MissingMandatoryValue):
+        key = error.full_key
+        return UserError(f"{key}: needs a value (it is ???); set it, e.g. {key}=...")
+    if isinstance(error, InstantiationException):
+        cause = error.__cause__
+        # The class itself said its arguments are wrong, not a missing package or a failing device.
+        return _bad_setting(error) if isinstance(cause, (ValueError, TypeError)) or _misconfiguration(cause) else None
+    if _misconfiguration(error):  # fit/test refusing a value, e.g. a limit_val_batches that leaves no batch
+        return UserError(" ".join(str(error).split()))
+    return None
+
+
+def _misconfiguration(error: BaseException | None) -> bool:
+    """Lightning's MisconfigurationException, matched by name: this module imports no Lightning."""
+    return error is not None and any(c.__name__ == "MisconfigurationException" for c in type(error).__mro__)
 
 
 def _bad_setting(error: InstantiationException) -> UserError:

@@ -62,6 +62,7 @@ RULES: dict[str, tuple[Check, str]] = {
     "trainer.num_nodes": POSITIVE,
     "trainer.check_val_every_n_epoch": POSITIVE_OR_NULL,
     "trainer.log_every_n_steps": POSITIVE,
+    "trainer.accumulate_grad_batches": POSITIVE,
     "trainer.gradient_clip_val": (lambda v: v is None or (_num(v) and v >= 0), "a number >= 0, or null"),
     "trainer.strategy": (
         # Lightning's multiprocessing launcher hands back only the weights: the run's epoch, step and
