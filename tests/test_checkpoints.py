@@ -132,6 +132,14 @@ def test_step_saves_with_validation_twice_an_epoch_land_on_their_steps(tmp_path:
     assert load_checkpoint(ckpts / "last.ckpt")["global_step"] == 8
 
 
+def test_last_ckpt_is_the_final_state_when_validation_runs_inside_epochs(tmp_path: Path) -> None:
+    """5 batches an epoch, validation every 2: no validation (so no save) follows the last batch."""
+    overrides = ["logger=none", "data.batch_size=12", "trainer.val_check_interval=0.5", "test=false"]
+    metrics = train(compose_config("train", [*TINY, *overrides], tmp_path))
+    assert metrics["global_step"] == 10
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["global_step"] == 10
+
+
 def test_the_checkpoint_callback_keeps_lightnings_state_key() -> None:
     """Its state in a checkpoint sits under Lightning's key, so checkpoints of either class resume in the other."""
     ours = ModelCheckpoint(monitor="val/loss", every_n_train_steps=25)

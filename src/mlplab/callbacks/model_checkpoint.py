@@ -1,4 +1,5 @@
-"""Lightning's ModelCheckpoint, with step-interval saves that never skip a validation on resume."""
+"""Lightning's ModelCheckpoint, with step-interval saves that never skip a validation on resume, and a
+``last.ckpt`` that is always the run's final state."""
 
 from typing import Any
 
@@ -13,6 +14,7 @@ class ModelCheckpoint(LightningModelCheckpoint):
     batch waits for that epoch's end, after its validation. Lightning resumes a checkpoint taken at the
     last batch as if the epoch's validation had already run, so that validation's ``val/*`` points and
     best-model check would be lost to a resumed run (Lightning's ``_TrainingEpochLoop.advance``).
+    And ``last.ckpt`` is brought up to the run's last step when training ends.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -43,3 +45,11 @@ class ModelCheckpoint(LightningModelCheckpoint):
             last = trainer.num_training_batches
             super().on_train_batch_end(trainer, pl_module, None, None, int(last) - 1 if last != float("inf") else -1)
         super().on_train_epoch_end(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning saves here only if it never saved: with validation inside epochs (val_check_interval < 1)
+        # or step-interval saves, the run can end steps after its last save.
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        else:
+            super().on_train_end(trainer, pl_module)
