@@ -115,6 +115,9 @@ def test_two_ranks_at_batch_b_equal_one_process_at_2b(base: Path) -> None:
     finished("one", "ddp")
     assert_same_weights(base / "one", base / "ddp")
     assert metrics(base / "ddp")["global_step"] == metrics(base / "one")["global_step"] == 3 * 5
+    # Each rank's running loss sums are its own (DDP would overwrite buffers with rank 0's): their mean is
+    # the one process's train/loss.
+    assert metrics(base / "ddp")["train/loss"] == pytest.approx(metrics(base / "one")["train/loss"], rel=1e-5)
 
 
 def test_eval_metrics_cover_the_whole_split_across_ranks(base: Path) -> None:

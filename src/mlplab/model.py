@@ -58,8 +58,10 @@ class Regressor(L.LightningModule):
         # Sample-weighted means, synced over ranks by torchmetrics: exact over the whole split.
         self.val_loss = MeanMetric(nan_strategy="disable")
         self.test_loss = MeanMetric(nan_strategy="disable")
-        self.register_buffer("_window_sum", torch.zeros(()), persistent=False)
-        self.register_buffer("_epoch_sum", torch.zeros(()), persistent=False)
+        # Each rank's own running sums: plain tensors, not buffers, which DDP would overwrite with rank 0's
+        # before every forward. on_train_start puts them on the module's device.
+        self._window_sum = torch.zeros(())
+        self._epoch_sum = torch.zeros(())
         self._counts = _BatchCounts()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -87,6 +89,8 @@ class Regressor(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._counts.logged_at = self.global_step  # a resumed run's first step is not logged twice
+        self._window_sum = self._window_sum.to(self.device)  # restored values, if resumed, come along
+        self._epoch_sum = self._epoch_sum.to(self.device)
 
     def on_train_epoch_start(self) -> None:
         self._epoch_sum.zero_()

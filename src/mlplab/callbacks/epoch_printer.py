@@ -1,7 +1,6 @@
 """The tutorial's ``print(f"Epoch: {epoch + 1}, Loss: {loss}")`` every N epochs, as a callback."""
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_only
 
 
 class EpochPrinter(L.Callback):
@@ -12,7 +11,6 @@ class EpochPrinter(L.Callback):
             raise ValueError(f"every_n_epochs={every_n_epochs} must be a positive integer")
         self.every_n_epochs = every_n_epochs
 
-    @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         if epoch % self.every_n_epochs:
@@ -23,5 +21,9 @@ class EpochPrinter(L.Callback):
             loss = trainer.callback_metrics.get("train/loss")
         if loss is None:
             return
-        # One host sync every N epochs, not every step.
-        print(f"Epoch: {epoch}, Loss: {loss.item():.4f}", flush=True)
+        # Each rank has its share's mean: the ranks' mean (equal shares) is the whole epoch's, as one
+        # process would print it. Every rank takes part in this collective; rank 0 prints.
+        loss = trainer.strategy.reduce(loss.detach().clone(), reduce_op="mean")
+        if trainer.is_global_zero:
+            # One host sync every N epochs, not every step.
+            print(f"Epoch: {epoch}, Loss: {loss.item():.4f}", flush=True)
