@@ -148,7 +148,7 @@ def test_optuna_records_failed_trials_goes_on_and_continues_from_sqlite(tmp_path
     statuses = {r["optimizer.lr"]: r["status"] for r in _rows(tmp_path / "s1" / "comparison.csv")}
     # The diverged run is in the table as such; the lr=-1 run may be (its empty dir can be cleaned away).
     assert statuses.pop("0.05") == "ok"
-    assert statuses.pop("1000000.0") in ("diverged", "failed")
+    assert statuses.pop("1000000.0") == "diverged"  # told from its job log's error line
     assert set(statuses.values()) <= {"failed"}
 
     # A second launch with the same storage continues the same study: trial numbers go on from 3, and
