@@ -21,9 +21,9 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, training: bool = 
         return None
     if ckpt_path == "last":
         last = output_dir / "checkpoints" / "last.ckpt"
-        if not last.is_file() and not training:
-            raise UserError(f"ckpt_path=last: no {last}; give the checkpoint's path, e.g. ckpt_path=.../last.ckpt")
         if not last.is_file():
+            if not training:
+                raise UserError(f"ckpt_path=last: no {last}; give the checkpoint's path, e.g. ckpt_path=.../last.ckpt")
             print(f"ckpt_path=last: no {last} yet, starting from scratch", flush=True)
             return None
         return str(last)

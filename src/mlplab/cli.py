@@ -21,7 +21,7 @@ from hydra.types import RunMode
 from omegaconf.errors import MissingMandatoryValue
 
 from mlplab import run_dir_snapshot
-from mlplab.errors import EXIT_DIVERGED, EXIT_USER_ERROR, Interrupted, TrainingDiverged, UserError
+from mlplab.errors import EXIT_DIVERGED, EXIT_USER_ERROR, Interrupted, TrainingDiverged, UserError, needs_a_value
 
 T = TypeVar("T")
 # What Hydra writes into a run dir before the task starts: a dir holding only these is no real run.
@@ -63,8 +63,7 @@ def _bad_input(error: Exception) -> Exception | None:
     if isinstance(error, (UserError, ValueError)):
         return error
     if isinstance(error, MissingMandatoryValue):
-        key = error.full_key
-        return UserError(f"{key}: needs a value (it is ???); set it, e.g. {key}=...")
+        return needs_a_value(error.full_key)
     if isinstance(error, InstantiationException):
         cause = error.__cause__
         # The class itself said its arguments are wrong, not a missing package or a failing device.

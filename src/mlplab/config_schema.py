@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
-from mlplab.errors import UserError
+from mlplab.errors import UserError, needs_a_value
 from mlplab.target_signature import check_target_node
 
 Check = Callable[[Any], bool]
@@ -97,7 +97,7 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
     try:
         tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as e:
-        raise UserError(f"{e.full_key}: needs a value (it is ???); set it, e.g. {e.full_key}=...") from None
+        raise needs_a_value(e.full_key) from None
     except InterpolationResolutionError as e:
         raise UserError(f"{e.full_key}: {str(e).splitlines()[0]}") from None
     assert isinstance(tree, dict)

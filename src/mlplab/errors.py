@@ -7,6 +7,11 @@ class UserError(Exception):
     """Bad input that the user can fix; the message names the key, file or value and what is allowed."""
 
 
+def needs_a_value(key: str | None) -> UserError:
+    """A mandatory config value (``???``) left unset."""
+    return UserError(f"{key}: needs a value (it is ???); set it, e.g. {key}=...")
+
+
 class TrainingDiverged(Exception):
     """The loss or the weights became NaN/inf; the message says when and what to change."""
 

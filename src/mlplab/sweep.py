@@ -4,12 +4,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from mlplab.cli import in_multirun
 from mlplab.compare import compare_runs
 from mlplab.errors import UserError
 
@@ -32,7 +31,7 @@ class CompareRunsAtSweepEnd(Callback):
         # Only where the jobs run one after another in this process (Hydra's basic launcher): a launcher's
         # worker process (submitit) would write the table while other jobs still run.
         in_sweep_process = str(OmegaConf.select(config, "hydra.launcher._target_")).endswith(".BasicLauncher")
-        if self.failed and in_sweep_process and HydraConfig.get().mode == RunMode.MULTIRUN:
+        if self.failed and in_sweep_process and in_multirun():
             self._write(config, echo=False)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
