@@ -10,7 +10,10 @@ import pytest
 import torch
 
 from conftest import ROOT
+from mlplab.bench.floor import GatheredBatches, bare_fit
 from mlplab.bench.table import Row, best_of
+from mlplab.net import Net
+from mlplab.tutorial import hand_loop
 
 
 def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
@@ -28,7 +31,8 @@ def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     report = json.loads(out.read_text(), parse_constant=pytest.fail)  # strict JSON: no NaN or Infinity
     works = [row["work"] for row in report["rows"]]
     assert any(w.startswith("tutorial") for w in works) and any(w.startswith("N=") for w in works)
-    assert sum("floor" in w for w in works) == 2  # one under each timed case
+    floors = [w for w in works if "floor" in w]
+    assert len(floors) == 4 and sum("manual" in w for w in floors) == 2  # two under each timed case
     assert all(row["target"] is None for row in report["rows"] if "floor" in row["work"])
     for row in report["rows"]:
         assert row["hand_us_per_step"] > 0 and row["project_us_per_step"] > 0
@@ -38,6 +42,21 @@ def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     startup = {case["command"]: case for case in report["startup"]}
     assert set(startup) == {"--help", "--cfg job"}  # each timed against a bare Hydra app over conf/
     assert all(case["project_s"] > 0 and case["bare_s"] > 0 for case in startup.values())
+
+
+@pytest.mark.parametrize("manual", [False, True], ids=["automatic", "manual"])
+# Lightning 2.6 checks torch's deprecated LeafSpec in its own loop; the scripts and the bench silence it too.
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*")
+def test_the_floor_does_the_hand_loops_work(manual: bool) -> None:
+    """The floor rows time Lightning over exactly the tutorial's steps: same weights after the same epochs."""
+    x, y = torch.randn(64, 4), torch.randn(64, 4)
+    hand, floor = Net(), Net()
+    floor.load_state_dict(hand.state_dict())
+    hand_loop(hand, x, y, epochs=5, lr=0.01)
+    bare_fit(floor, GatheredBatches(x, y, None, seed=0), "cpu", epochs=5, manual=manual)
+    for a, b in zip(hand.parameters(), floor.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert not torch.equal(hand.fc1.weight, Net().fc1.weight)  # it trained
 
 
 def test_each_side_counts_its_fastest_run() -> None:

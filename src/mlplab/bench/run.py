@@ -6,7 +6,9 @@ import io
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -58,29 +60,33 @@ def tutorial_case(accelerator: str, epochs: int, tmp: Path) -> Row:
     )
 
 
-def floor_case(accelerator: str, epochs: int, tmp: Path) -> Row:
-    """The tutorial's work through the bare loop: what Lightning itself costs per one-step epoch."""
+def floor_case(accelerator: str, epochs: int, tmp: Path, manual: bool = False) -> Row:
+    """The tutorial's work through Lightning's barebones loop: what Lightning itself costs per one-step epoch."""
     dm, model, _, seed = _prepare(
         ["experiment=seed_tutorial", "data.num_samples=1250", f"trainer.accelerator={accelerator}"], tmp
     )
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     x, y = (t.to(device) for t in (dm.splits["train"].x, dm.splits["train"].y))
-    hand = time_tutorial(copy.deepcopy(model.net).to(device), x, y, epochs=epochs)
-    project = bare_fit(model, GatheredBatches(x, y, None, seed), accelerator, epochs)
-    return row(f"  floor: bare Lightning loop, same work ({accelerator})", hand, project, epochs, epochs * len(x), NAN)
+    net = model.net.to(device)
+    hand = time_tutorial(copy.deepcopy(net), x, y, epochs=epochs)
+    project = bare_fit(net, GatheredBatches(x, y, None, seed), accelerator, epochs, manual)
+    return row(f"  floor: {_floor_name(manual)} ({accelerator})", hand, project, epochs, epochs * len(x), NAN)
 
 
-def minibatch_floor_case(accelerator: str, num_train: int, tmp: Path) -> Row:
+def minibatch_floor_case(accelerator: str, num_train: int, tmp: Path, manual: bool = False) -> Row:
     """One epoch at batch 1024 through the bare loop (no validation on either side)."""
     dm, model, _, seed = _prepare([f"data.num_samples={num_train * 5 // 4}", f"trainer.accelerator={accelerator}"], tmp)
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
     x, y = (t.to(device) for t in (dm.splits["train"].x, dm.splits["train"].y))
     batches = GatheredBatches(x, y, 1024, seed)
-    hand = time_train_batches(copy.deepcopy(model.net).to(device), batches)
-    project = bare_fit(model, batches, accelerator, 1)
-    return row(
-        f"  floor: bare Lightning loop, 1 epoch, no val ({accelerator})", hand, project, len(batches), len(x), NAN
-    )
+    net = model.net.to(device)
+    hand = time_train_batches(copy.deepcopy(net), batches)
+    project = bare_fit(net, batches, accelerator, 1, manual)
+    return row(f"  floor: {_floor_name(manual)}, no val ({accelerator})", hand, project, len(batches), len(x), NAN)
+
+
+def _floor_name(manual: bool) -> str:
+    return "Lightning barebones, manual optim." if manual else "Lightning barebones"
 
 
 def minibatch_case(accelerator: str, num_train: int, tmp: Path) -> Row:
@@ -112,11 +118,14 @@ def run(quick: bool, output: Path, repeats: int = 3) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for acc in accelerators:
-            cases = [
-                (tutorial_case, 50 if quick else 1000, "tut"),
-                (floor_case, 50 if quick else 1000, "floor"),
-                (minibatch_case, 8192 if quick else 1_000_000, "mb"),
-                (minibatch_floor_case, 8192 if quick else 1_000_000, "mbfloor"),
+            epochs, num_train = (50, 8192) if quick else (1000, 1_000_000)
+            cases: list[tuple[Callable[[str, int, Path], Row], int, str]] = [
+                (tutorial_case, epochs, "tut"),
+                (floor_case, epochs, "floor"),
+                (partial(floor_case, manual=True), epochs, "floor-manual"),
+                (minibatch_case, num_train, "mb"),
+                (minibatch_floor_case, num_train, "mbfloor"),
+                (partial(minibatch_floor_case, manual=True), num_train, "mbfloor-manual"),
             ]
             for case, size, name in cases:
                 runs = []
