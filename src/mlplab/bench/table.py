@@ -67,7 +67,7 @@ def print_report(
             f"{r.samples_per_s:,.0f}",
             f"{r.peak_rss_mb:.0f}",
         )
-    console = Console(width=140)
+    console = Console(width=140, highlight=False)  # plain numbers, not rich's colouring of every digit
     console.print(table)
     console.print(
         f"memory: N={memory['big_n']:,} peak {memory['big_peak_mb']:.0f} MB vs N={memory['small_n']:,} peak "
