@@ -14,6 +14,7 @@ from conftest import ROOT, TINY, compose_config, run_script
 from mlplab import resolvers
 from mlplab.checkpoint_io import SafeCheckpointIO
 from mlplab.cli import run_reporting_errors
+from mlplab.compare import load_run
 from mlplab.errors import Interrupted, TrainingDiverged, UserError
 from mlplab.train import train
 
@@ -34,6 +35,8 @@ def test_divergence_stops_the_run_with_advice_and_exit_3(tmp_path: Path) -> None
     assert not (run_dir / "metrics.json").exists()  # not reported as a finished run
     for ckpt in (run_dir / "checkpoints").glob("*.ckpt"):
         assert_finite_checkpoint(ckpt)
+    assert error in (run_dir / "train.log").read_text()  # the run's own log says why it ended
+    assert load_run(run_dir).status == "diverged"  # in compare's table too
 
 
 def test_divergence_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:

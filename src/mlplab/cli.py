@@ -103,7 +103,17 @@ def _exit(error: Exception, code: int) -> NoReturn:
         # Compact: when the sweep ends, Hydra re-raises it as one line, not as a traceback.
         raise JobFailed(f"error: {error}") from error
     print(f"error: {error}", file=sys.stderr, flush=True)
+    if code == EXIT_DIVERGED:
+        _to_job_log(f"error: {error}")  # the run dir stays: its log says why it ended (compare reads it)
     sys.exit(code)
+
+
+def _to_job_log(line: str) -> None:
+    """``line`` into the run's log file (Hydra's file handler) only: stderr already has it."""
+    record = logging.LogRecord(__name__, logging.ERROR, __file__, 0, line, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
