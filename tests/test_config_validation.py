@@ -89,6 +89,9 @@ UNCOMPOSABLE = {
     # + and ++ compose through an interpolation by replacing it (the model would get {lr: 7} as optimizer).
     "++model.optimizer.lr=7": "++model.optimizer.lr=7: model.optimizer is ${optimizer}; set the key there: "
     "++optimizer.lr=7",
+    # + on a key that exists through the interpolation: Hydra's hint (++) would replace it; drop the +, there.
+    "+model.optimizer.lr=7": "+model.optimizer.lr=7: model.optimizer is ${optimizer}; set the key there: "
+    "optimizer.lr=7",
     "hydra.launcher.partition=x": "hydra.launcher.partition=x: no such key hydra.launcher.partition; "
     "hydra.launcher has no keys to set (a new key needs a +: +hydra.launcher.partition=x)",
     "+trainer.max_epochs=3": "Could not append to config. An item is already at 'trainer.max_epochs'. "

@@ -87,7 +87,8 @@ def composition_error(conf_dir: Path, config_name: str, overrides: list[str]) ->
         key = re.search(r"override '([^']+)'", str(e))
         if key and isinstance(e.__cause__, ConfigAttributeError | ConfigKeyError):
             return _explain(conf_dir, config_name, overrides, next(o for o in overrides if _key(o) == key.group(1)))
-        return _one_line(e)
+        appended = re.search(r"An item is already at '([^']+)'", str(e))
+        return (appended and _appended_through_a_value(conf_dir, config_name, overrides, appended[1])) or _one_line(e)
     except Exception as e:  # OmegaConf's own (a key through a list or null), Hydra's group=null: find the override
         culprit = next((o for o in overrides if not _composes(conf_dir, config_name, [o])), None)
         if culprit is None:
@@ -127,6 +128,25 @@ def _added_through_a_value(conf_dir: Path, config_name: str, overrides: list[str
             rest = [o for o in overrides if o != line]
             return through_a_value(line, _key(line), *blocked, rest, lambda o: _composes(conf_dir, config_name, o))
     return None
+
+
+def _appended_through_a_value(conf_dir: Path, config_name: str, overrides: list[str], key: str) -> str | None:
+    """``+model.optimizer.lr=1``: Hydra refuses to add a key that exists, here through ``${optimizer}``; the
+    hint points to the key to set (``optimizer.lr=1``) rather than to ``++``, which would replace the reference."""
+    line = next((o for o in overrides if o.startswith("+") and _key(o) == key), None)
+    if line is None:
+        return None
+    others = [o for o in overrides if o != line]
+    try:
+        cfg = _compose(conf_dir, config_name, others, with_hydra=True)
+    except Exception:  # another override's error is reported instead
+        return None
+    blocked = blocked_at(cfg, key)
+    if blocked is None:  # a plain existing key: Hydra's own message says to drop the +
+        return None
+    bare = line.lstrip("+")
+    message = through_a_value(bare, key, *blocked, others, lambda o: _composes(conf_dir, config_name, o))
+    return line + message[len(bare) :]
 
 
 def _one_line(error: Exception) -> str:
