@@ -1,5 +1,6 @@
 """The configs and resolvers behind distributed runs, checked in-process (no process group needed)."""
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,11 +11,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig
 
-from conftest import CONF
+from conftest import CONF, run_script
 from mlplab import resolvers
 from mlplab.distributed import describe_exit
 from mlplab.distributed_child import rank_log_files
 from mlplab.errors import UserError
+from mlplab.hydra_callbacks import slurm_missing
 
 LAUNCH_ENV = ("TORCHELASTIC_RUN_ID", "GROUP_WORLD_SIZE", "RANK", "SLURM_PROCID", "SLURM_JOB_ID", "SLURM_STEP_ID")
 
@@ -54,6 +56,26 @@ def test_slurm_launcher_takes_tasks_and_nodes_from_the_trainer() -> None:
     assert (launcher.tasks_per_node, launcher.nodes, launcher.gpus_per_node) == (4, 2, 4)
     local = compose_with_hydra("hydra/launcher=slurm_local", "trainer=ddp").hydra.launcher
     assert local._target_.endswith("LocalLauncher") and local.tasks_per_node == 1
+
+
+def test_a_slurm_sweep_off_a_cluster_stops_in_one_line_before_its_sweep_dir(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    no_srun = {"PATH": str(Path(sys.executable).parent)}  # this interpreter's dir only: no srun in sight
+    proc = run_script(
+        "train.py",
+        *["-m", "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=8", "trainer.num_nodes=2"],
+        *["hydra.launcher.partition=gpu", "optimizer.lr=0.01,0.1", f"hydra.sweep.dir={sweep_dir}"],
+        env=no_srun,
+        check=False,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: hydra/launcher=slurm: srun not found, this machine is not part of a SLURM cluster; run the sweep "
+        "from the cluster's login node, or try it here with hydra/launcher=slurm_local"
+    ]
+    assert not sweep_dir.exists()
+    cfg = compose_with_hydra("hydra/launcher=slurm_local")
+    assert slurm_missing(cfg) is None  # the local stand-in needs no cluster
 
 
 def test_only_rank_zero_saves_the_hydra_dir(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,8 @@ Torch-free at import (Hydra instantiates callbacks for every run); the checks im
 """
 
 import copy
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mlplab.errors import UserError
+from mlplab.errors import EXIT_USER_ERROR, UserError
 
 # What a run leaves in its dir; finding any of these means the dir is taken.
 RUN_OUTPUTS = ("checkpoints", "metrics.json", "tensorboard", "csv")
@@ -32,8 +34,27 @@ def refuse_taken_run_dir(run_dir: Path, ckpt_path: Any, can_resume: bool) -> Non
         )
 
 
+def slurm_missing(config: DictConfig) -> str | None:
+    """Why a sweep on SLURM cannot start here (no ``srun``: not a cluster's node), or None."""
+    target = str(OmegaConf.select(config, "hydra.launcher._target_", default=""))
+    if not target.endswith(".SlurmLauncher") or shutil.which("srun"):
+        return None
+    return (
+        "hydra/launcher=slurm: srun not found, this machine is not part of a SLURM cluster; run the sweep from "
+        "the cluster's login node, or try it here with hydra/launcher=slurm_local"
+    )
+
+
 class ValidateConfig(Callback):
-    """Before a single run starts: the config is valid, and the run dir is new or being resumed."""
+    """Before a single run starts: the config is valid, and the run dir is new or being resumed. Before a
+    sweep starts: its launcher can run here."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Before the sweep dir is made; submitit would end in a traceback at its first job.
+        error = slurm_missing(config)
+        if error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_USER_ERROR)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         from mlplab import run_dir_snapshot
