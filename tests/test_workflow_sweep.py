@@ -160,6 +160,19 @@ def test_optuna_records_failed_trials_goes_on_and_continues_from_sqlite(tmp_path
     assert trials[3].state.is_finished()
 
 
+def test_an_optuna_study_with_no_completed_trial_ends_in_one_line(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    args = ["hparams_search=optuna", "hydra.sweeper.n_trials=2", "optimizer=sgd", "optimizer.lr=1e6", *QUIET]
+    proc = run_script("train.py", *args, f"hydra.sweep.dir={sweep}", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr  # 1: failed jobs at the sweep's end
+    assert (
+        f"error: no trial of the study completed, each one failed or diverged: see {sweep}/comparison.md and the "
+        "trials' logs"
+    ) in proc.stderr
+    assert [r["status"] for r in _rows(sweep / "comparison.csv")] == ["diverged", "diverged"]
+    assert "alembic" not in proc.stdout + proc.stderr  # Optuna's storage layer's import chatter
+
+
 def test_eval_runs_table_without_val_metrics_and_a_typo_in_sort_by_is_refused(tmp_path: Path) -> None:
     evals = [Run(tmp_path / str(i), {}, {"test/loss": loss}) for i, loss in enumerate([0.3, 0.1])]
     table = build_table(evals, tmp_path, sort_by="val/loss")  # the default; eval runs have no val/*
