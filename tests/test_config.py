@@ -163,3 +163,17 @@ print("OK", len(callbacks), len(loggers))
 """
     proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.stdout.startswith("OK 3 1"), proc.stderr[-2000:]
+
+
+def test_the_readmes_compose_snippet_trains_without_dependency_noise(tmp_path: Path) -> None:
+    """The README's Python block, as written (its config dir made absolute, so it runs from tmp_path)."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'Path("conf")' in snippet and "quiet_dependencies()" in snippet
+    code = snippet.replace('Path("conf")', f"Path({str(CONF)!r})")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    output = proc.stdout + proc.stderr
+    assert "`max_epochs=5` reached" in output
+    assert "Tip" not in output and "Warning" not in output and "deprecated" not in output, output
+    assert (tmp_path / "checkpoints").is_dir()  # paths fall back to the working directory

@@ -11,14 +11,19 @@ class _DropTips(logging.Filter):
 
 
 def quiet_dependencies() -> None:
-    """Call after Hydra has set up logging and before Lightning builds a Trainer."""
-    lightning = logging.getLogger("lightning")
-    # Lightning adds its own console handler and also propagates to the root one Hydra set up:
-    # every line would print twice. The root handlers (console + the run's .log file) are enough.
-    for handler in list(lightning.handlers):
-        if type(handler) is logging.StreamHandler:
-            lightning.removeHandler(handler)
-    for handler in logging.getLogger().handlers:
+    """Call after Hydra has set up logging (if it does) and Lightning is imported, before it builds a Trainer."""
+    root = logging.getLogger()
+    for lightning in (logging.getLogger("lightning"), logging.getLogger("lightning.pytorch")):
+        for handler in list(lightning.handlers):
+            if type(handler) is not logging.StreamHandler:
+                continue
+            if root.handlers:
+                # Lightning's console handler, beside the root ones Hydra set up: every line would print twice.
+                # The root handlers (console + the run's .log file) are enough.
+                lightning.removeHandler(handler)
+            else:  # no Hydra app (the compose API): Lightning's own handler is the console
+                handler.addFilter(_DropTips())
+    for handler in root.handlers:
         handler.addFilter(_DropTips())
     # lightning 2.6 checks torch's deprecated LeafSpec inside its own code; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
