@@ -108,6 +108,12 @@ def test_overrides_that_do_not_compose_get_one_line(override: str) -> None:
 def test_an_unknown_top_level_key_lists_what_is_there() -> None:
     message = composition_error(CONF, "train", ["foo.bar=1"]) or ""
     assert message.startswith("foo.bar=1: no such key foo; allowed: hydra, task_name, tags, seed, ckpt_path")
+    # Two wrong keys: the first is explained against the config the other overrides that compose make.
+    two = composition_error(CONF, "train", ["optimizer=adam", "optimizer.momentum=1", "trainer.max_epoch=3"])
+    assert (
+        two
+        == "optimizer.momentum=1: no such key optimizer.momentum; allowed: lr, weight_decay (a new key needs a +: +optimizer.momentum=1)"
+    )
     adam = ["optimizer=adam", "optimizer.weight_decay=0.1", "+optimizer.betas=[0.8,0.9]"]
     assert composition_error(CONF, "train", adam) is None  # what composes passes untouched
 

@@ -108,8 +108,12 @@ def _explain(conf_dir: Path, config_name: str, overrides: list[str], line: str) 
     others = [o for o in overrides if o != line]
     try:
         cfg = _compose(conf_dir, config_name, others, with_hydra=True)
-    except HydraException:
-        return f"{line}: no such key; a new key needs a +: +{line}"
+    except HydraException:  # another override is wrong too (foo=1 bar=2): the config without those
+        others = [o for o in others if _composes(conf_dir, config_name, [o])]
+        try:
+            cfg = _compose(conf_dir, config_name, others, with_hydra=True)
+        except HydraException:
+            return f"{line}: no such key; a new key needs a +: +{line}"
     return unknown_key(cfg, line, _key(line), others, lambda o: _composes(conf_dir, config_name, o))
 
 
