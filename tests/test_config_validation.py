@@ -110,9 +110,9 @@ def test_an_unknown_top_level_key_lists_what_is_there() -> None:
     assert message.startswith("foo.bar=1: no such key foo; allowed: hydra, task_name, tags, seed, ckpt_path")
     # Two wrong keys: the first is explained against the config the other overrides that compose make.
     two = composition_error(CONF, "train", ["optimizer=adam", "optimizer.momentum=1", "trainer.max_epoch=3"])
-    assert (
-        two
-        == "optimizer.momentum=1: no such key optimizer.momentum; allowed: lr, weight_decay (a new key needs a +: +optimizer.momentum=1)"
+    assert two == (
+        "optimizer.momentum=1: no such key optimizer.momentum; allowed: lr, weight_decay "
+        "(a new key needs a +: +optimizer.momentum=1)"
     )
     adam = ["optimizer=adam", "optimizer.weight_decay=0.1", "+optimizer.betas=[0.8,0.9]"]
     assert composition_error(CONF, "train", adam) is None  # what composes passes untouched
