@@ -63,13 +63,24 @@ def test_a_checkpoint_that_would_run_code_is_refused_everywhere(hostile: tuple[P
     assert not marker.exists(), "loading the checkpoint executed code from it"
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+DAMAGE = {"garbage": b"not a checkpoint" * 10, "empty": b"", "short text": b"hello\n", "four bytes": b"junk"}
+
+
+@pytest.mark.parametrize("damage", ["truncated", *DAMAGE])
 def test_corrupt_checkpoints_give_one_clear_error(trained: Path, tmp_path: Path, damage: str) -> None:
     good = (trained / "checkpoints" / "last.ckpt").read_bytes()
     path = tmp_path / "bad.ckpt"
-    path.write_bytes({"truncated": good[: len(good) // 2], "garbage": b"not a checkpoint" * 10, "empty": b""}[damage])
-    with pytest.raises(UserError, match=r"bad.ckpt: not a readable checkpoint \(corrupt or truncated\?\)"):
+    path.write_bytes(good[: len(good) // 2] if damage == "truncated" else DAMAGE[damage])
+    with pytest.raises(UserError, match=r"bad.ckpt: not a readable checkpoint \(corrupt, truncated, or not a torch"):
         load_checkpoint(path)
+
+
+def test_eval_needs_the_path_of_a_checkpoint(tmp_path: Path) -> None:
+    last = run_script("eval.py", "ckpt_path=last", f"hydra.run.dir={tmp_path / 'a'}", check=False)
+    assert last.returncode == 2 and last.stderr.startswith("error: ckpt_path=last: eval runs in a new directory")
+    missing = run_script("eval.py", "ckpt_path=/nope.ckpt", f"hydra.run.dir={tmp_path / 'b'}", check=False)
+    assert missing.stderr == "error: ckpt_path=/nope.ckpt: no such file; allowed: the path of a .ckpt file\n"
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_resuming_with_a_different_architecture_names_the_mismatch(trained: Path, tmp_path: Path) -> None:

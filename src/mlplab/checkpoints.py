@@ -2,7 +2,6 @@
 
 import pickle
 import re
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+_UNREADABLE = "not a readable checkpoint (corrupt, truncated, or not a torch file)"
+
+
 def load_weights_only(path: str | Path) -> Any:
     """Whatever ``path`` holds, if it loads without running code; a clear error otherwise."""
     try:
@@ -53,10 +55,13 @@ def load_weights_only(path: str | Path) -> Any:
                 f"ckpt_path={path}: refused, it needs more than weights to load ({needed.group(1)}: it could run "
                 "code); only load checkpoints you trust, and this one only with your own torch.load"
             ) from None
-        raise UserError(f"ckpt_path={path}: not a readable checkpoint (corrupt or truncated?)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"ckpt_path={path}: not a readable checkpoint (corrupt or truncated?): {detail}") from None
+        raise UserError(f"ckpt_path={path}: {_UNREADABLE}") from None
+    except Exception as e:  # any failure to read the user's file means it is no checkpoint
+        # RuntimeError/EOFError/BadZipFile for truncated zips; KeyError or struct.error from the legacy
+        # loader on a short file of other bytes ("hello").
+        known = isinstance(e, (RuntimeError, EOFError, OSError, ValueError)) and str(e)
+        detail = f": {str(e).splitlines()[0]}" if known else ""  # KeyError: 101 would say nothing
+        raise UserError(f"ckpt_path={path}: {_UNREADABLE}{detail}") from None
 
 
 def check_fits(ckpt: dict[str, Any], model: torch.nn.Module, path: str) -> None:

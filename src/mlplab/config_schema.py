@@ -175,8 +175,15 @@ def _check_files(tree: dict[str, Any]) -> None:
     if present and isinstance(path, str) and not Path(path).is_file():
         raise UserError(f"data.path={path}: no such file")
     ckpt = tree.get("ckpt_path")
+    training = "train" in tree  # eval reads a checkpoint in a new run dir: no null, no last of its own
+    if ckpt == "last" and not training:
+        raise UserError(
+            "ckpt_path=last: eval runs in a new directory, with no last.ckpt of its own; allowed: the path of a "
+            ".ckpt file, e.g. ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt"
+        )
     if isinstance(ckpt, str) and ckpt != "last" and not Path(ckpt).is_file():
-        raise UserError(f"ckpt_path={ckpt}: no such file; allowed: null, last, or a path to a .ckpt file")
+        allowed = "null, last, or a path to a .ckpt file" if training else "the path of a .ckpt file"
+        raise UserError(f"ckpt_path={ckpt}: no such file; allowed: {allowed}")
 
 
 def _device_count(devices: Any) -> int | None:
