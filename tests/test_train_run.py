@@ -158,6 +158,17 @@ def test_other_loggers(logger: str, tmp_path: Path) -> None:
         assert not (run_dir / "csv").exists()
 
 
+def test_the_last_epoch_is_validated_off_the_validation_cadence(tmp_path: Path) -> None:
+    """3 epochs, validation every 2: epoch 2 and the last, so the best checkpoint can be the final weights'."""
+    cfg = compose_config("train", [*TINY, "trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2"], tmp_path)
+    metrics = train(cfg)
+    assert metrics["best_epoch"] == 3 and metrics["val/loss"] == metrics["val/loss_best"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir())[0].startswith("epoch0002-")
+    val_steps = [step for step, _ in scalars(tmp_path)["val/loss"]]
+    assert len(val_steps) == 2  # epochs 2 and 3 (steps 7 and 11 of 4 batches each), not 1 and 3
+    assert val_steps == sorted(val_steps) and val_steps[-1] == metrics["global_step"] - 1
+
+
 def test_runs_without_run_dir_get_distinct_directories(tmp_path: Path) -> None:
     for _ in range(2):
         run_script("train.py", *TINY, "trainer.max_epochs=1", "test=false", f"paths.log_dir={tmp_path}")

@@ -95,6 +95,12 @@ class Regressor(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._epoch_sum.zero_()
         self._counts.epoch = 0
+        trainer = self.trainer
+        last = trainer.max_epochs is not None and self.current_epoch == trainer.max_epochs - 1
+        if last and trainer.check_val_every_n_epoch is not None:  # None: validation counts steps, not epochs
+            # The last epoch is validated even off trainer.check_val_every_n_epoch (the tutorial's 100 with 50
+            # epochs): the run ends with val/loss, and a best checkpoint to test, of its final weights.
+            trainer.check_val_every_n_epoch = 1
 
     def _window_due(self) -> bool:
         """This step logs its train/loss window: Lightning's step-logging cadence, once per global step (with
