@@ -23,6 +23,12 @@ BAD = {
     "trainer.precision=17": r"trainer.precision=17 is invalid; allowed: 64, 32, 16, .*'32-true'",
     "trainer.devices=3": r"trainer.devices=3: this machine has 2 CPUs and no GPU; allowed: 1..2, or auto",
     "trainer=gpu": r"trainer.accelerator=gpu: no CUDA GPU is visible on this machine; allowed: cpu or auto",
+    "trainer.accelerator=tpu": r"trainer.accelerator=tpu: needs a TPU and torch_xla, which is not installed; "
+    r"allowed: cpu, auto$",
+    "trainer.accelerator=mps": r"trainer.accelerator=mps: Apple's MPS is not available on this machine",
+    "trainer.devices=0": r"trainer.devices=0: allowed: 1..2, or auto$",
+    "trainer.devices=-1": r"trainer.devices=-1: allowed: 1..2, or auto$",  # all devices: GPUs only
+    "trainer.devices=[0]": r"trainer.devices=\[0\]: allowed: 1..2, or auto$",
     "+data.foo=1": r"data.foo=1: not a setting of mlplab.data.synthetic.SyntheticDataModule; allowed: batch_size",
     "+trainer.max_epoch=3": r"trainer.max_epoch=3: not a setting of lightning.pytorch.Trainer; did you mean "
     r"trainer.max_epochs\?",
@@ -47,6 +53,7 @@ def two_cpus_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """The machine the messages above describe, whatever this one is."""
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
 
 
 @pytest.mark.parametrize("override", BAD)

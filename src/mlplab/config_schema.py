@@ -6,7 +6,6 @@ the key, the value and what is allowed.
 """
 
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from mlplab.errors import UserError, needs_a_value
+from mlplab.machine_devices import check_devices
 from mlplab.target_signature import check_target_node
 
 Check = Callable[[Any], bool]
@@ -184,39 +184,6 @@ def _check_files(tree: dict[str, Any]) -> None:
     if isinstance(ckpt, str) and ckpt != "last" and not Path(ckpt).is_file():
         allowed = "null, last, or a path to a .ckpt file" if training else "the path of a .ckpt file"
         raise UserError(f"ckpt_path={ckpt}: no such file; allowed: {allowed}")
-
-
-def _device_count(devices: Any) -> int | None:
-    if _int(devices):
-        return devices if devices > 0 else None  # -1: all there are
-    if isinstance(devices, str) and devices.strip().isdigit():
-        return int(devices)
-    if isinstance(devices, list):
-        return len(devices)
-    return None  # "auto"
-
-
-def check_devices(trainer: dict[str, Any]) -> None:
-    """Asks for no more than this machine has: a GPU only if one is visible, devices <= CPUs or GPUs."""
-    import torch
-
-    accelerator = str(trainer.get("accelerator", "auto"))
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    cpus = os.cpu_count() or 1
-    if accelerator in ("gpu", "cuda") and gpus == 0:
-        raise UserError(
-            f"trainer.accelerator={accelerator}: no CUDA GPU is visible on this machine; allowed: cpu or auto "
-            "(e.g. trainer=cpu)"
-        )
-    wanted = _device_count(trainer.get("devices", "auto"))
-    if wanted is None:
-        return
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and gpus > 0)
-    have, what = (gpus, "GPU(s)") if on_gpu else (cpus, f"CPUs and {'no GPU' if not gpus else 'accelerator=cpu'}")
-    if wanted > have:
-        raise UserError(
-            f"trainer.devices={trainer.get('devices')}: this machine has {have} {what}; allowed: 1..{have}, or auto"
-        )
 
 
 def validate_config(cfg: DictConfig) -> None:
