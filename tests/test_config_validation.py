@@ -44,6 +44,8 @@ BAD = {
     "model.loss=hinge": r"model.loss='hinge': unknown loss; allowed: mse, l1, huber",
     "data=file": r"data.path: needs a value \(it is \?\?\?\)",
     "data.num_samples=5": r"data.num_samples=5: the val split would be empty",
+    "data.num_samples=10": r"data.num_samples=10: the val split would have 1 sample, and val/r2 needs at least 2",
+    "data.num_samples=16": r"data.num_samples=16: the test split would have 1 sample, and test/r2 needs at least 2",
     "ckpt_path=nowhere.ckpt": r"ckpt_path=nowhere.ckpt: no such file; allowed: null, last, or a path",
 }
 

@@ -124,11 +124,11 @@ def test_ranks_share_an_epoch_disjointly_and_eval_counts_each_sample_once(monkey
 
 def test_an_eval_split_smaller_than_the_world_is_one_clear_error(monkeypatch) -> None:
     """Under DDP a process with no sample to evaluate stops alone and the others wait on it: refused first."""
-    monkeypatch.setattr("mlplab.data.base.rank_and_world", lambda: (0, 2))
-    datamodule = SyntheticDataModule(num_samples=10)  # val and test splits of 1 sample each
+    monkeypatch.setattr("mlplab.data.base.rank_and_world", lambda: (0, 3))
+    datamodule = SyntheticDataModule(num_samples=20)  # val and test splits of 2 samples each
     datamodule.setup("fit")
     assert len(datamodule.train_dataloader()) > 0  # training pads the shards: every rank gets batches
-    with pytest.raises(ValueError, match="the val split has 1 sample, fewer than the 2 processes that share it"):
+    with pytest.raises(ValueError, match="the val split has 2 samples, fewer than the 3 processes that share it"):
         datamodule.val_dataloader()
 
 

@@ -52,6 +52,8 @@ CASES = {
         r"cannot read it as .npy \(Object arrays cannot be loaded when allow_pickle=False\)",
     ),
     "five_rows.csv": (lambda p: write(p, ROW * 5), r"the val split of 5 samples is empty"),
+    # 8 rows at 0.8/0.1/0.1: one for val, whose R² is undefined.
+    "eight_rows.csv": (lambda p: write(p, ROW * 8), r"the val split has 1 sample, and val/r2 needs at least 2"),
 }
 
 

@@ -162,6 +162,12 @@ def _check_split_sizes(data: dict[str, Any]) -> None:
                 f"data.num_samples={n}: the {split} split would be empty; allowed: more samples, or a larger "
                 f"data.{split}_fraction"
             )
+    for split in ("val", "test"):
+        if sizes[split] == 1:
+            raise UserError(
+                f"data.num_samples={n}: the {split} split would have 1 sample, and {split}/r2 needs at least 2; "
+                f"allowed: more samples, or a larger data.{split}_fraction"
+            )
     batch = data.get("batch_size")
     if data.get("drop_last") and batch is not None and n_train < batch:
         raise UserError(

@@ -58,6 +58,8 @@ class TensorDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
             self._make_splits()
+        for split in {"fit": ("val",), "validate": ("val",), "test": ("test",)}.get(stage or "", ()):
+            self._check_scorable(split)
         self._place_on_accelerator()
 
     def _make_splits(self) -> None:
@@ -137,6 +139,13 @@ class TensorDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", self.eval_batch_size, train=False)
+
+    def _check_scorable(self, split: str) -> None:
+        if len(self.splits[split]) == 1:  # R² compares to the split's own mean: undefined for one sample
+            raise ValueError(
+                f"the {split} split has 1 sample, and {split}/r2 needs at least 2; add samples or raise "
+                f"data.{split}_fraction"
+            )
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", self.eval_batch_size, train=False)
