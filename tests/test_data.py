@@ -238,3 +238,8 @@ def test_full_batch_and_shuffling_under_a_seed() -> None:
     other = [idx.tolist() for idx in BatchIndexSampler(10, 4, shuffle=True, seed=2)]
     assert first == again != other
     assert sorted(i for batch in first for i in batch) == list(range(10))
+
+
+def test_synthetic_data_refuses_a_split_seed_it_would_ignore() -> None:
+    with pytest.raises(ValueError, match=r"^data.split_seed: synthetic samples are i.i.d. draws"):
+        SyntheticDataModule(split_seed=7)

@@ -31,6 +31,11 @@ class SyntheticDataModule(TensorDataModule):
         seed: int = 42,
         **kwargs: object,
     ) -> None:
+        if "split_seed" in kwargs:  # accepted by the base class, but nothing here to shuffle (split_order)
+            raise ValueError(
+                "data.split_seed: synthetic samples are i.i.d. draws, so consecutive ranges are already a random "
+                "split; set data.seed for other data"
+            )
         super().__init__(**kwargs)  # type: ignore[arg-type]
         if num_samples < 1:
             raise ValueError(f"data.num_samples={num_samples} must be a positive integer")
