@@ -225,3 +225,26 @@ def test_killed_rank_ends_the_job_with_its_rank_named(tmp_path: Path) -> None:
     assert re.search(r"rank:? 1\b.*(killed by SIGKILL|terminated with code -9)", output), output[-3000:]
     if "error: distributed job failed" in output:  # ours: that one line, no traceback after it
         assert returncode == 1 and "Traceback" not in output, output[-3000:]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_to_the_first_process_alone_stops_every_rank_at_once(tmp_path: Path, signum: int) -> None:
+    """What `timeout` or Popen.terminate() does: the other ranks are stopped too, with no hang in a collective."""
+    run_dir = tmp_path / "run"
+    overrides = ["data.num_samples=64", "trainer.max_epochs=100000", "trainer.enable_progress_bar=false"]
+    run = Run(train_py(*DDP, *overrides, f"hydra.run.dir={run_dir}"), tmp_path / "cwd")
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "checkpoints" / "last.ckpt").exists():  # training is under way
+            assert run.proc.poll() is None and time.monotonic() < deadline, run.output.read_text()[-3000:]
+            time.sleep(0.2)
+        child = _child_rank_pid(run.proc.pid)
+        assert child is not None
+        run.proc.send_signal(signum)
+        returncode = run.proc.wait(timeout=60)  # Lightning's own SIGTERM handler hung here for the 10 min timeout
+    finally:
+        run.proc.kill()
+    output = run.output.read_text()
+    assert returncode == 128 + signum, output[-3000:]
+    assert f"stopped: interrupted by {signal.Signals(signum).name}; resume with ckpt_path=last" in output
+    assert not Path(f"/proc/{child}").exists() or b"zombie" in Path(f"/proc/{child}/status").read_bytes().lower()

@@ -9,6 +9,7 @@ then the latest state).
 import signal
 import sys
 from pathlib import Path
+from subprocess import Popen
 from types import FrameType
 from typing import Any
 
@@ -30,10 +31,14 @@ class InterruptCheckpoint(L.Callback):
         self.saved_at: tuple[int, int] | None = None  # (epoch, step) of the checkpoint written on a signal
         self._previous: dict[int, Any] = {}
         self._step_at_batch_start = -1
+        self._ranks: list[Popen[bytes]] = []  # under DDP, the processes of the other ranks this one started
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if not self.armed or self.signum is not None:
+            for proc in self._ranks:  # they would wait for this process in their next collective
+                if proc.poll() is None:
+                    proc.kill()
             raise Interrupted(signum, f"interrupted by {name}; resume with ckpt_path=last (same hydra.run.dir)")
         self.signum = signum
         print(f"\n{name}: saving a checkpoint after this step, then stopping (again to stop at once)", file=sys.stderr)
@@ -51,8 +56,15 @@ class InterruptCheckpoint(L.Callback):
         self._previous = {}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.world_size == 1:  # under DDP the ranks would save at different steps: Lightning's handling
+        if trainer.world_size == 1:
             self.armed = True
+            self._install()
+            return
+        # Under DDP the ranks would save at different steps: no save, a stop at once. Only the process that
+        # started the others has a handler: Lightning's, on a signal to that process alone, broadcasts to
+        # ranks that are in another collective and hangs until the timeout.
+        self._ranks = list(getattr(trainer.strategy.launcher, "procs", None) or [])
+        if self._ranks:
             self._install()
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
