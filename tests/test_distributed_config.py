@@ -1,5 +1,6 @@
 """The configs and resolvers behind distributed runs, checked in-process (no process group needed)."""
 
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from mlplab.distributed import describe_exit
 from mlplab.distributed_child import rank_log_files
 from mlplab.errors import UserError
 from mlplab.hydra_callbacks import slurm_missing
+from mlplab.machine_devices import check_devices
 
 LAUNCH_ENV = ("TORCHELASTIC_RUN_ID", "GROUP_WORLD_SIZE", "RANK", "SLURM_PROCID", "SLURM_JOB_ID", "SLURM_STEP_ID")
 
@@ -114,3 +116,15 @@ def test_child_ranks_log_beside_rank_zero(tmp_path: Path) -> None:
     logging_cfg = {"handlers": {"console": {"class": "x"}, "file": {"filename": str(tmp_path / "train.log")}}}
     assert rank_log_files(logging_cfg, 3)["handlers"]["file"]["filename"] == str(tmp_path / "train_rank3.log")
     assert describe_exit(-9) == "was killed by SIGKILL" and describe_exit(1) == "exited with code 1"
+
+
+def test_under_torchrun_the_config_asks_for_the_processes_it_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torchrun --nproc_per_node=2 without trainer.devices=2: each process would train alone in one run dir."""
+    for key, value in {"TORCHELASTIC_RUN_ID": "x", "LOCAL_WORLD_SIZE": "2", "WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    with pytest.raises(UserError, match=r"^trainer.devices=1: torchrun started 2 processes per node .*devices=2"):
+        check_devices({"accelerator": "cpu", "devices": 1, "num_nodes": 1})
+    with pytest.raises(UserError, match=r"^trainer.num_nodes=2: torchrun started 1 node\(s\)"):
+        check_devices({"accelerator": "cpu", "devices": 2, "num_nodes": 2})
+    check_devices({"accelerator": "cpu", "devices": 2, "num_nodes": 1})  # what torchrun started: fine

@@ -71,5 +71,25 @@ def check_devices(trainer: dict[str, Any]) -> None:
             f"trainer.devices={devices}: allowed: 1..{have}{', -1 (all), a list of GPU indices' * on_gpu}, or auto"
         )
     wanted = _device_count(devices)
+    _check_launcher(trainer, wanted)
     if wanted is not None and wanted > have:
         raise UserError(f"trainer.devices={devices}: this machine has {have} {what}; allowed: 1..{have}, or auto")
+
+
+def _check_launcher(trainer: dict[str, Any], wanted: int | None) -> None:
+    """Under torchrun, the config's processes per node and nodes are the ones torchrun started: otherwise
+    each process trains alone, all in one run dir."""
+    per_node, world = os.environ.get("LOCAL_WORLD_SIZE"), os.environ.get("WORLD_SIZE")
+    if not (os.environ.get("TORCHELASTIC_RUN_ID") and per_node and world):
+        return
+    nodes = int(world) // int(per_node)
+    if wanted is not None and wanted != int(per_node):
+        raise UserError(
+            f"trainer.devices={trainer.get('devices')}: torchrun started {per_node} processes per node "
+            f"(--nproc_per_node); allowed: trainer.devices={per_node} (with trainer=ddp)"
+        )
+    if trainer.get("num_nodes", 1) != nodes:
+        raise UserError(
+            f"trainer.num_nodes={trainer.get('num_nodes', 1)}: torchrun started {nodes} node(s) (--nnodes); "
+            f"allowed: trainer.num_nodes={nodes}"
+        )
