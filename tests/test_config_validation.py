@@ -37,6 +37,7 @@ BAD = {
     "+trainer.strategy=ddp_spawn": r"trainer.strategy='ddp_spawn' is invalid; allowed: a strategy that starts",
     "trainer=ddp +trainer.strategy.start_method=spawn": r"trainer.strategy=\{.*'start_method': 'spawn'\} is invalid",
     "trainer.accumulate_grad_batches=0": r"trainer.accumulate_grad_batches=0 is invalid; allowed: a positive integer",
+    "task_name=": r"task_name='' is invalid; allowed: a non-empty name without '/'",
     "seed=-1": r"seed=-1 is invalid; allowed: an integer from 0 to 4294967295, or null",
     "data.val_fraction=0 data.train_fraction=0.9": r"data.val_fraction=0 is invalid for training: validation",
     "data.test_fraction=0 data.train_fraction=0.9": r"data.test_fraction=0: the test split would be empty; allowed",

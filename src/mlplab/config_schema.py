@@ -43,6 +43,11 @@ RULES: dict[str, tuple[Check, str]] = {
         "an integer from 0 to 4294967295, or null for unseeded",
     ),
     "ckpt_path": (lambda v: v is None or isinstance(v, str), "null, last, or a path to a .ckpt file"),
+    # A folder under logs/: empty would put runs straight in logs/runs/, beside every task's folder.
+    "task_name": (
+        lambda v: isinstance(v, str) and v.strip() != "" and "/" not in v and v not in (".", ".."),
+        "a non-empty name without '/'",
+    ),
     "train": (lambda v: isinstance(v, bool), "true or false"),
     "test": (lambda v: isinstance(v, bool), "true or false"),
     "data.batch_size": (POSITIVE_OR_NULL[0], "a positive integer, or null for full batch"),
