@@ -150,6 +150,15 @@ def test_each_way_of_stopping_has_its_exit_code_and_one_line(error: BaseExceptio
     assert capsys.readouterr().err.strip() in (f"error: {error}", f"stopped: {error}")
 
 
+def test_lightnings_refusal_of_a_limit_names_the_config_key(capsys) -> None:
+    def task() -> None:
+        raise MisconfigurationException("0.5 * 1 < 1. Please increase the `limit_val_batches` argument.")
+
+    with pytest.raises(SystemExit):
+        run_reporting_errors(task)
+    assert capsys.readouterr().err.startswith("error: trainer.limit_val_batches: 0.5 * 1 < 1. Please increase")
+
+
 def test_a_missing_mandatory_value_is_one_line_naming_the_key(capsys) -> None:
     def task() -> None:
         print(OmegaConf.create({"runs": "???"}).runs)  # what a script does with a required value left out

@@ -6,6 +6,7 @@ Torch-free: the scripts import it for ``--help`` and ``--cfg job``.
 
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -69,7 +70,9 @@ def _bad_input(error: Exception) -> Exception | None:
         # The class itself said its arguments are wrong, not a missing package or a failing device.
         return _bad_setting(error) if isinstance(cause, (ValueError, TypeError)) or _misconfiguration(cause) else None
     if _misconfiguration(error):  # fit/test refusing a value, e.g. a limit_val_batches that leaves no batch
-        return UserError(" ".join(str(error).split()))
+        message = " ".join(str(error).split())
+        key = re.search(r"`(limit_\w+_batches)`", message)  # Lightning names the argument, not the config key
+        return UserError(f"trainer.{key[1]}: {message}" if key else message)
     return None
 
 
