@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -204,21 +205,29 @@ def _child_rank_pid(parent: int) -> int | None:
     return None
 
 
-def test_killed_rank_ends_the_job_with_its_rank_named(tmp_path: Path) -> None:
+@contextmanager
+def ddp_run_under_way(tmp_path: Path) -> Iterator[tuple[Run, int]]:
+    """A long DDP run once training is under way (its first checkpoint written), with its rank-1 child's pid;
+    killed on the way out, whatever the test did."""
     run_dir = tmp_path / "run"
     overrides = ["data.num_samples=64", "trainer.max_epochs=100000", "trainer.enable_progress_bar=false"]
     run = Run(train_py(*DDP, *overrides, f"hydra.run.dir={run_dir}"), tmp_path / "cwd")
     try:
         deadline = time.monotonic() + 120
-        while not (run_dir / "checkpoints" / "last.ckpt").exists():  # training is under way
+        while not (run_dir / "checkpoints" / "last.ckpt").exists():
             assert run.proc.poll() is None and time.monotonic() < deadline, run.output.read_text()[-3000:]
             time.sleep(0.2)
         child = _child_rank_pid(run.proc.pid)
         assert child is not None
-        os.kill(child, signal.SIGKILL)
-        returncode = run.proc.wait(timeout=120)  # a hang fails here
+        yield run, child
     finally:
         run.proc.kill()
+
+
+def test_killed_rank_ends_the_job_with_its_rank_named(tmp_path: Path) -> None:
+    with ddp_run_under_way(tmp_path) as (run, child):
+        os.kill(child, signal.SIGKILL)
+        returncode = run.proc.wait(timeout=120)  # a hang fails here
     output = run.output.read_text()
     assert returncode != 0
     # Either mlplab.distributed's report or Lightning's process observer, whichever sees it first.
@@ -230,20 +239,9 @@ def test_killed_rank_ends_the_job_with_its_rank_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_to_the_first_process_alone_stops_every_rank_at_once(tmp_path: Path, signum: int) -> None:
     """What `timeout` or Popen.terminate() does: the other ranks are stopped too, with no hang in a collective."""
-    run_dir = tmp_path / "run"
-    overrides = ["data.num_samples=64", "trainer.max_epochs=100000", "trainer.enable_progress_bar=false"]
-    run = Run(train_py(*DDP, *overrides, f"hydra.run.dir={run_dir}"), tmp_path / "cwd")
-    try:
-        deadline = time.monotonic() + 120
-        while not (run_dir / "checkpoints" / "last.ckpt").exists():  # training is under way
-            assert run.proc.poll() is None and time.monotonic() < deadline, run.output.read_text()[-3000:]
-            time.sleep(0.2)
-        child = _child_rank_pid(run.proc.pid)
-        assert child is not None
+    with ddp_run_under_way(tmp_path) as (run, child):
         run.proc.send_signal(signum)
         returncode = run.proc.wait(timeout=60)  # Lightning's own SIGTERM handler hung here for the 10 min timeout
-    finally:
-        run.proc.kill()
     output = run.output.read_text()
     assert returncode == 128 + signum, output[-3000:]
     assert f"stopped: interrupted by {signal.Signals(signum).name}; resume with ckpt_path=last" in output
