@@ -5,16 +5,16 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from mlplab import resolvers
-from mlplab.cli import run_reporting_errors
-from mlplab.overrides import check_overrides
+from mlplab.config import resolvers
+from mlplab.config.overrides import check_overrides
+from mlplab.run.exit_codes import run_reporting_errors
 
 resolvers.register()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="compare")
 def main(cfg: DictConfig) -> None:
-    from mlplab.compare import compare_runs
+    from mlplab.tasks.compare import compare_runs
 
     run_reporting_errors(lambda: compare_runs(cfg.runs, cfg.output, list(cfg.metrics), cfg.sort_by))
 

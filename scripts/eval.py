@@ -5,9 +5,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from mlplab import resolvers
-from mlplab.cli import run_reporting_errors
-from mlplab.overrides import check_overrides
+from mlplab.config import resolvers
+from mlplab.config.overrides import check_overrides
+from mlplab.run.exit_codes import run_reporting_errors
 
 resolvers.register()
 
@@ -15,11 +15,11 @@ resolvers.register()
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
     # Heavy imports only once a task runs.
-    from mlplab.distributed import ddp_job
-    from mlplab.evaluate import evaluate
+    from mlplab.run.ddp_job import ddp_job
+    from mlplab.tasks.evaluate import evaluate
 
-    # DDP ranks that Lightning starts rerun this job's config (also inside -m); see mlplab.distributed.
-    with ddp_job(cfg, task="mlplab.evaluate:evaluate"):
+    # DDP ranks that Lightning starts rerun this job's config (also inside -m); see mlplab.run.ddp_job.
+    with ddp_job(cfg, task="mlplab.tasks.evaluate:evaluate"):
         run_reporting_errors(lambda: evaluate(cfg))
 
 

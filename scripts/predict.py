@@ -5,16 +5,16 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from mlplab import resolvers
-from mlplab.cli import run_reporting_errors
-from mlplab.overrides import check_overrides
+from mlplab.config import resolvers
+from mlplab.config.overrides import check_overrides
+from mlplab.run.exit_codes import run_reporting_errors
 
 resolvers.register()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    from mlplab.predict import predict  # heavy imports only once a task runs
+    from mlplab.tasks.predict import predict  # heavy imports only once a task runs
 
     run_reporting_errors(lambda: predict(cfg))
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from mlplab import resolvers
-from mlplab.cli import run_reporting_errors
-from mlplab.overrides import check_overrides
+from mlplab.config import resolvers
+from mlplab.config.overrides import check_overrides
+from mlplab.run.exit_codes import run_reporting_errors
 
 resolvers.register()
 
@@ -15,7 +15,7 @@ resolvers.register()
 @hydra.main(version_base="1.3", config_path="../conf", config_name="report")
 def main(cfg: DictConfig) -> None:
     # Imported here, not at the top: --help must not pay for matplotlib and tensorboard.
-    from mlplab.report import report
+    from mlplab.tasks.report import report
 
     run_reporting_errors(
         lambda: report(cfg.runs, cfg.output, list(cfg.tags), list(cfg.metrics), cfg.sort_by, cfg.log_y)

@@ -6,9 +6,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from mlplab import resolvers
-from mlplab.cli import run_reporting_errors
-from mlplab.overrides import check_overrides
+from mlplab.config import resolvers
+from mlplab.config.overrides import check_overrides
+from mlplab.run.exit_codes import run_reporting_errors
 
 resolvers.register()
 
@@ -16,11 +16,11 @@ resolvers.register()
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | str | None:
     # Imported here, not at the top: --help and --cfg job must not pay for torch and lightning.
-    from mlplab.distributed import ddp_job
-    from mlplab.train import train
+    from mlplab.run.ddp_job import ddp_job
+    from mlplab.tasks.train import train
 
-    # DDP ranks that Lightning starts rerun this job's config (also inside -m); see mlplab.distributed.
-    with ddp_job(cfg, task="mlplab.train:train"):
+    # DDP ranks that Lightning starts rerun this job's config (also inside -m); see mlplab.run.ddp_job.
+    with ddp_job(cfg, task="mlplab.tasks.train:train"):
         metrics = run_reporting_errors(lambda: train(cfg))
     # A sweeper (hparams_search) minimizes what this returns.
     name = cfg.get("optimized_metric", "val/loss")

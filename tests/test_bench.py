@@ -12,8 +12,8 @@ import torch
 from conftest import ROOT
 from mlplab.bench.floor import GatheredBatches, bare_fit
 from mlplab.bench.table import Row, best_of
-from mlplab.net import Net
-from mlplab.tutorial import hand_loop
+from mlplab.model.net import Net
+from mlplab.model.tutorial_loop import hand_loop
 
 
 def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:

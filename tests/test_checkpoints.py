@@ -13,11 +13,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpo
 
 from conftest import TINY, compose_config, run_script
 from mlplab.callbacks.model_checkpoint import ModelCheckpoint
-from mlplab.checkpoint_io import SafeCheckpointIO
-from mlplab.checkpoints import check_optimizer, load_checkpoint
 from mlplab.errors import UserError
-from mlplab.model import Regressor
-from mlplab.train import train
+from mlplab.model.regressor import Regressor
+from mlplab.run.checkpoint_io import SafeCheckpointIO
+from mlplab.run.checkpoints import check_optimizer, load_checkpoint
+from mlplab.tasks.train import train
 
 
 class Touch:

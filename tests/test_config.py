@@ -11,8 +11,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from conftest import CONF, ROOT
-from mlplab.instantiate import build_callbacks, build_loggers
-from mlplab.train import make_trainer
+from mlplab.tasks.components import build_callbacks, build_loggers
+from mlplab.tasks.train import make_trainer
 
 GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "logger", "callbacks", "experiment", "debug"]
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from conftest import CONF, TINY, compose_config, run_script
-from mlplab.config_schema import validate_config
+from mlplab.config.overrides import check_overrides, composition_error
+from mlplab.config.schema import validate_config
 from mlplab.errors import UserError
-from mlplab.overrides import check_overrides, composition_error
 
 # override -> what the one-line error must say (key=value ... allowed ...)
 BAD = {

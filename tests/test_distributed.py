@@ -18,7 +18,7 @@ import torch
 from hydra.utils import instantiate
 
 from conftest import ROOT, compose_config
-from mlplab.evaluate import load_model
+from mlplab.tasks.evaluate import load_model
 
 # 90 samples: train 72 (even: batch i of 2 ranks at 8 holds the samples of batch i of 1 process at 16),
 # val 9 and test 9 (odd: the ranks' shards differ in size), eval batches of 2 (uneven counts per rank).
@@ -200,7 +200,7 @@ def _child_rank_pid(parent: int) -> int | None:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == parent and b"mlplab.distributed_child" in cmdline:
+        if ppid == parent and b"mlplab.run.ddp_child" in cmdline:
             return int(stat.parent.name)
     return None
 
@@ -230,7 +230,7 @@ def test_killed_rank_ends_the_job_with_its_rank_named(tmp_path: Path) -> None:
         returncode = run.proc.wait(timeout=120)  # a hang fails here
     output = run.output.read_text()
     assert returncode != 0
-    # Either mlplab.distributed's report or Lightning's process observer, whichever sees it first.
+    # Either mlplab.run.ddp_job's report or Lightning's process observer, whichever sees it first.
     assert re.search(r"rank:? 1\b.*(killed by SIGKILL|terminated with code -9)", output), output[-3000:]
     if "error: distributed job failed" in output:  # ours: that one line, no traceback after it
         assert returncode == 1 and "Traceback" not in output, output[-3000:]

@@ -13,12 +13,12 @@ from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig
 
 from conftest import CONF, run_script
-from mlplab import resolvers
-from mlplab.distributed import describe_exit
-from mlplab.distributed_child import rank_log_files
+from mlplab.config import resolvers
+from mlplab.config.devices import check_devices
 from mlplab.errors import UserError
-from mlplab.hydra_callbacks import slurm_missing
-from mlplab.machine_devices import check_devices
+from mlplab.run.ddp_child import rank_log_files
+from mlplab.run.ddp_job import describe_exit
+from mlplab.run.hydra_callbacks import slurm_missing
 
 LAUNCH_ENV = ("TORCHELASTIC_RUN_ID", "GROUP_WORLD_SIZE", "RANK", "SLURM_PROCID", "SLURM_JOB_ID", "SLURM_STEP_ID")
 

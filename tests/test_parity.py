@@ -7,8 +7,8 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 
-from mlplab.train import train
-from mlplab.tutorial import hand_loop
+from mlplab.model.tutorial_loop import hand_loop
+from mlplab.tasks.train import train
 
 
 def test_seed_tutorial_through_trainer_matches_hand_loop(make_cfg, tmp_path: Path, capsys) -> None:

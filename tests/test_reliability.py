@@ -11,12 +11,12 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import OmegaConf
 
 from conftest import ROOT, TINY, compose_config, run_script
-from mlplab import resolvers
-from mlplab.checkpoint_io import SafeCheckpointIO
-from mlplab.cli import run_reporting_errors
-from mlplab.compare import load_run
+from mlplab.config import resolvers
 from mlplab.errors import Interrupted, TrainingDiverged, UserError
-from mlplab.train import train
+from mlplab.run.checkpoint_io import SafeCheckpointIO
+from mlplab.run.exit_codes import run_reporting_errors
+from mlplab.tasks.compare import load_run
+from mlplab.tasks.train import train
 
 
 def assert_finite_checkpoint(path: Path) -> dict:

@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import ROOT, compose_config, run_script
 from mlplab.callbacks.resume_state import restore_rng
 from mlplab.errors import Interrupted
-from mlplab.train import train
+from mlplab.tasks.train import train
 
 # 1000 shuffled steps (100 batches x 10 epochs), checkpoints every 25 steps, so most land mid-epoch.
 RUN = [

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from mlplab import run_dir_snapshot
+from mlplab.run import run_dir_snapshot
 
 
 def test_a_refused_start_takes_back_only_what_a_run_makes(tmp_path: Path) -> None:

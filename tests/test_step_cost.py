@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import TINY, compose_config
-from mlplab.train import train
+from mlplab.tasks.train import train
 
 # Each of these copies a tensor's value to the host: on a GPU, a sync that stalls the queue of work.
 HOST_READS = ("item", "tolist", "__float__", "__int__", "__bool__")

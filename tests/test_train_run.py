@@ -13,8 +13,8 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import TINY, compose_config, run_script
 from mlplab.errors import UserError
-from mlplab.evaluate import evaluate
-from mlplab.train import train
+from mlplab.tasks.evaluate import evaluate
+from mlplab.tasks.train import train
 
 
 def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:

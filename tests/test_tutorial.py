@@ -2,7 +2,7 @@
 
 import torch
 
-from mlplab.net import Net
+from mlplab.model.net import Net
 
 
 def test_tensor_basics() -> None:

@@ -9,7 +9,7 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from conftest import TINY, compose_config, run_script
-from mlplab.train import train
+from mlplab.tasks.train import train
 
 QUIET = ["trainer.enable_progress_bar=false", "logger=none"]
 

@@ -11,10 +11,10 @@ from omegaconf import DictConfig
 
 from conftest import CONF, TINY, compose_config, run_script
 from mlplab.errors import UserError
-from mlplab.evaluate import load_model
-from mlplab.export import ExportMismatchError, check_outputs, export
-from mlplab.predict import predict
-from mlplab.train import train
+from mlplab.tasks.evaluate import load_model
+from mlplab.tasks.export import ExportMismatchError, check_outputs, export
+from mlplab.tasks.predict import predict
+from mlplab.tasks.train import train
 
 # Not the default 4 -> 4, so a test passes only if the sizes really come from the checkpoint.
 IN_DIM, OUT_DIM = 3, 2

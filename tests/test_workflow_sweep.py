@@ -12,9 +12,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import TINY, run_script
-from mlplab.compare import Run, build_table
-from mlplab.curves import read_curves
 from mlplab.errors import UserError
+from mlplab.tasks.compare import Run, build_table
+from mlplab.tasks.curves import read_curves
 
 # 4 steps per epoch: train/loss is logged every 2 steps so the curves have points.
 QUIET = [*TINY, "trainer.log_every_n_steps=2"]

@@ -7,7 +7,7 @@ only when a sweep begins.
 
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper as _PluginSweeper
 
-from mlplab.cli import JobFailed
+from mlplab.run.exit_codes import JobFailed
 
 
 class OptunaSweeper(_PluginSweeper):

@@ -5,6 +5,6 @@ Hydra's ``compose()`` API, as in a notebook or another program, resolves ``${cwd
 and the rest, and ``hydra.utils.instantiate(cfg.trainer)`` works there too.
 """
 
-from mlplab import resolvers
+from mlplab.config import resolvers
 
 resolvers.register()

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from mlplab.tutorial import hand_loop
+from mlplab.model.tutorial_loop import hand_loop
 
 
 def time_tutorial(net: nn.Module, x: Tensor, y: Tensor, epochs: int) -> float:

@@ -9,11 +9,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from mlplab import resolvers
+from mlplab.config import resolvers
 from mlplab.data.base import TensorDataModule
-from mlplab.instantiate import build_callbacks, build_loggers, tensorboard_loggers
-from mlplab.model import Regressor
-from mlplab.train import make_trainer
+from mlplab.model.regressor import Regressor
+from mlplab.tasks.components import build_callbacks, build_loggers, tensorboard_loggers
+from mlplab.tasks.train import make_trainer
 
 CONF = Path(__file__).resolve().parents[3] / "conf"
 
@@ -27,7 +27,7 @@ def compose_run(overrides: list[str], output_dir: Path) -> DictConfig:
 
 
 def build(cfg: DictConfig, progress_bar: bool = True) -> tuple[TensorDataModule, Regressor, L.Trainer]:
-    """What ``mlplab.train.train`` builds, by the same functions (the layer table is not printed)."""
+    """What ``mlplab.tasks.train.train`` builds, by the same functions (the layer table is not printed)."""
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     loggers = build_loggers(cfg.get("logger"))

@@ -21,9 +21,9 @@ from mlplab.bench.project import build, compose_run, time_fit
 from mlplab.bench.rss import reset_peak_rss
 from mlplab.bench.startup import startup_case
 from mlplab.bench.table import NAN, Row, best_of, print_report, row
-from mlplab.console_noise import quiet_dependencies
 from mlplab.data.base import TensorDataModule
-from mlplab.model import Regressor
+from mlplab.model.regressor import Regressor
+from mlplab.run.console_noise import quiet_dependencies
 
 
 def _prepare(overrides: list[str], tmp: Path) -> tuple[TensorDataModule, Regressor, L.Trainer, int]:

@@ -6,6 +6,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
 
+from mlplab.compat.lightning import save_last_now, saves_on_train_epoch_end
+
 
 class ModelCheckpoint(LightningModelCheckpoint):
     """Same arguments and files as Lightning's; one difference in *when* a save happens.
@@ -33,7 +35,7 @@ class ModelCheckpoint(LightningModelCheckpoint):
     ) -> None:
         last = trainer.fit_loop.epoch_loop.batch_progress.is_last_batch or batch_idx + 1 >= trainer.num_training_batches
         # With a monitor and validation not at epoch end, Lightning itself holds the save for validation's end.
-        if last and (self.monitor is None or self._should_save_on_train_epoch_end(trainer)):
+        if last and (self.monitor is None or saves_on_train_epoch_end(self, trainer)):
             self._deferred = True
             return
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
@@ -49,7 +51,5 @@ class ModelCheckpoint(LightningModelCheckpoint):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning saves here only if it never saved: with validation inside epochs (val_check_interval < 1)
         # or step-interval saves, the run can end steps after its last save.
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-        else:
+        if not (self.save_last and save_last_now(self, trainer)):
             super().on_train_end(trainer, pl_module)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from mlplab.compat.lightning import finish_epoch_on_last_batch
+
 
 def capture_rng() -> dict[str, Any]:
     version, mt_state, gauss = random.getstate()
@@ -52,31 +54,6 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _finish_epoch_on_last_batch(loops: dict[str, Any]) -> None:
-    """A checkpoint from an epoch's last batch (its validation end, typically) becomes an end-of-epoch one.
-
-    Lightning 2.6 resumes such a checkpoint as "mid-epoch", finds the epoch done, and starts the next
-    one without counting it (nor calling ``on_train_epoch_start``): every checkpoint of that next epoch
-    then claims a finished epoch, and resuming from one of those replays batches. Marking the batch and
-    the epoch finished makes the resume start the next epoch the normal way.
-    """
-    fit = loops.get("fit_loop", {})
-    batches, epochs = fit.get("epoch_loop.batch_progress"), fit.get("epoch_progress")
-    if not batches or not epochs or not batches.get("is_last_batch"):
-        return
-    cur, ep = batches["current"], epochs["current"]
-    saved_after_last_batch = cur["ready"] == cur["started"] == cur["processed"] == cur["completed"] + 1
-    if not (saved_after_last_batch and ep["ready"] == ep["started"] == ep["processed"] + 1):
-        return
-    for progress in (batches["current"], batches["total"]):
-        progress["completed"] += 1
-    for progress in (epochs["current"], epochs["total"]):
-        progress["processed"] += 1
-        progress["completed"] += 1
-    # Lightning adds this step itself only on its own "mid-epoch" path; the logger's step must continue.
-    fit["epoch_loop.state_dict"]["_batches_that_stepped"] += 1
-
-
 class ResumeState(L.Callback):
     """RNG states saved with each checkpoint (this process's: rank 0's under DDP) and restored on resume.
 
@@ -114,4 +91,4 @@ class ResumeState(L.Callback):
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         # Called before Lightning restores its loops from the same dict.
         if "loops" in checkpoint:
-            _finish_epoch_on_last_batch(checkpoint["loops"])
+            finish_epoch_on_last_batch(checkpoint["loops"])

@@ -9,6 +9,7 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from mlplab.compat.lightning import uses_distributed_sampler
 from mlplab.data.batching import BatchIndexSampler, TensorPairDataset, rank_and_world
 from mlplab.data.resumable import ResumableDataLoader
 
@@ -101,7 +102,7 @@ class TensorDataModule(L.LightningDataModule):
         ds = self.splits[split]
         world = rank_and_world()[1]
         trainer = getattr(self, "trainer", None)
-        if world > 1 and trainer is not None and trainer._accelerator_connector.use_distributed_sampler:
+        if world > 1 and trainer is not None and uses_distributed_sampler(trainer):
             # Lightning would split each rank's share again: every epoch would train on 1/world of the data.
             raise ValueError(
                 "trainer.use_distributed_sampler=true: mlplab's data modules give each process its share of every "

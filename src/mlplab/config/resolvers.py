@@ -75,7 +75,7 @@ def run_id() -> str:
 def global_rank() -> int:
     """This process's rank as its launcher told it (torchrun: RANK, srun: SLURM_PROCID); 0 otherwise.
 
-    Processes that Lightning starts itself do not compose a config (see mlplab.distributed).
+    Processes that Lightning starts itself do not compose a config (see mlplab.run.ddp_job).
     """
     for key in ("RANK", "SLURM_PROCID"):
         value = os.environ.get(key, "")

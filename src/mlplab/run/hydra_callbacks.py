@@ -14,9 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlplab.errors import EXIT_USER_ERROR, UserError
-
-# What a run leaves in its dir; finding any of these means the dir is taken.
-RUN_OUTPUTS = ("checkpoints", "metrics.json", "tensorboard", "csv")
+from mlplab.run.run_dir import RUN_OUTPUTS
 
 
 def refuse_taken_run_dir(run_dir: Path, ckpt_path: Any, can_resume: bool) -> None:
@@ -57,9 +55,9 @@ class ValidateConfig(Callback):
             sys.exit(EXIT_USER_ERROR)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from mlplab import run_dir_snapshot
-        from mlplab.cli import run_reporting_errors
-        from mlplab.config_schema import validate_config
+        from mlplab.config.schema import validate_config
+        from mlplab.run import run_dir_snapshot
+        from mlplab.run.exit_codes import run_reporting_errors
 
         def check() -> None:
             # Hydra sets this itself only once the job starts; ${hydra:...} needs it to resolve.

@@ -10,6 +10,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams
 
+from mlplab.compat.tensorboard import file_writer
+
 # Config parts that describe the experiment (not where files go or how progress is shown).
 HPARAM_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "seed")
 
@@ -61,7 +63,7 @@ def log_hparams_with_metrics(
     finite = {k: v for k, v in new_scalars.items() if math.isfinite(v)}
     if finite:
         logger.log_metrics(finite, step=step)
-    writer = logger.experiment._get_file_writer()
+    writer = file_writer(logger.experiment)
     for summary in hparams(params, dict(metrics)):
         writer.add_summary(summary)
     logger.experiment.flush()

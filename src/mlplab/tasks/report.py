@@ -7,9 +7,9 @@ from pathlib import Path
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from mlplab.compare import find_runs, load_run, table_of_runs, to_markdown
-from mlplab.curves import RunCurves, read_curves
 from mlplab.errors import UserError
+from mlplab.tasks.compare import find_runs, load_run, table_of_runs, to_markdown
+from mlplab.tasks.curves import RunCurves, read_curves
 
 # The best MSE any model can reach on the synthetic data (its noise variance), logged by the model.
 NOISE_FLOOR = "val/noise_floor"

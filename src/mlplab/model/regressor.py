@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection, R2Score
 
-from mlplab.loss import build_loss
-from mlplab.net import Net
+from mlplab.model.losses import build_loss
+from mlplab.model.net import Net
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]

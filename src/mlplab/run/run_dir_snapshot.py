@@ -12,10 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlplab.hydra_callbacks import RUN_OUTPUTS
-from mlplab.resolvers import global_rank
-
-HYDRA_SUBDIR = ".hydra"
+from mlplab.config.resolvers import global_rank
+from mlplab.run.run_dir import HYDRA_SUBDIR, RUN_OUTPUTS
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Lightning's launcher restarts the script for ranks 1..N-1 from ``sys.argv`` plus
 multirun (``sys.argv`` still holds ``-m`` and the sweep lists, so every child runs a sweep of its own:
 lightning-hydra-template#393, Lightning PR #18175) and wherever ``sys.argv`` is not the script
 (hydra-submitit-launcher jobs run inside submitit's own entry point). While :func:`ddp_job` is active
-the children instead run ``python -m mlplab.distributed_child`` on this job's *resolved* config: they
+the children instead run ``python -m mlplab.run.ddp_child`` on this job's *resolved* config: they
 compose nothing, so they cannot pick another run dir, and they write no ``.hydra/`` of their own.
 
 It also keeps one multirun job from leaking into the next (the process group and the rendezvous
@@ -24,12 +24,12 @@ from contextlib import contextmanager
 
 import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from mlplab.cli import JobFailed, in_multirun
-from mlplab.distributed_child import JOB_ENV
+from mlplab.compat.lightning import Launcher, check_can_spawn_children, children_started_by
+from mlplab.run.ddp_child import JOB_ENV
+from mlplab.run.exit_codes import JobFailed, in_multirun
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,9 @@ def ddp_job(cfg: DictConfig, task: str) -> Iterator[None]:
     report apply."""
     job = _Job(cfg, task)
     saved_env = {key: os.environ.get(key) for key in RENDEZVOUS_ENV}
-    original = _SubprocessScriptLauncher._call_children_scripts
-
-    def call_children_scripts(self: _SubprocessScriptLauncher) -> None:  # a method of the launcher
-        job.start_children(self)
-
-    _SubprocessScriptLauncher._call_children_scripts = call_children_scripts  # type: ignore[method-assign]
     try:
-        yield
+        with children_started_by(job.start_children):
+            yield
     except Exception as error:
         message = job.report_failure(error)
         job.stop(grace_s=0.0)
@@ -81,7 +76,6 @@ def ddp_job(cfg: DictConfig, task: str) -> Iterator[None]:
     else:
         job.stop(grace_s=CHILD_EXIT_WAIT_S)
     finally:
-        _SubprocessScriptLauncher._call_children_scripts = original  # type: ignore[method-assign]
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
         for key, value in saved_env.items():
@@ -105,22 +99,22 @@ class _Job:
         self.children: list[tuple[int, subprocess.Popen]] = []
         self.observed: list[subprocess.Popen] = []  # the list Lightning's process observer polls
 
-    def start_children(self, launcher: _SubprocessScriptLauncher) -> None:
-        """Stands in for ``_SubprocessScriptLauncher._call_children_scripts``: same environment, our command."""
-        launcher._check_can_spawn_children()
+    def start_children(self, launcher: Launcher) -> None:
+        """Stands in for ``Launcher._call_children_scripts``: same environment, our command."""
+        check_can_spawn_children(launcher)
         cluster = launcher.cluster_environment
         os.environ["MASTER_ADDR"] = cluster.main_address
         os.environ["MASTER_PORT"] = str(cluster.main_port)
         os.environ["NODE_RANK"] = str(cluster.node_rank())
         os.environ["LOCAL_RANK"] = str(cluster.local_rank())
         os.environ["WORLD_SIZE"] = str(launcher.num_processes * launcher.num_nodes)
-        # Resolved now, inside the task: a config error is reported like any other (see mlplab.cli).
+        # Resolved now, inside the task: a config error is reported like any other (see mlplab.run.exit_codes).
         payload = job_payload(self.cfg, self.task)
         launcher.procs = self.observed
         for local_rank in range(1, launcher.num_processes):
             rank = cluster.node_rank() * launcher.num_processes + local_rank
             env = {**os.environ, "LOCAL_RANK": str(local_rank), JOB_ENV: payload}
-            command = [sys.executable, "-m", "mlplab.distributed_child", str(rank)]
+            command = [sys.executable, "-m", "mlplab.run.ddp_child", str(rank)]
             proc = subprocess.Popen(command, env=env, cwd=os.getcwd())
             self.observed.append(proc)
             self.children.append((rank, proc))

@@ -7,9 +7,9 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from mlplab.checkpoints import resolve_ckpt_path
 from mlplab.errors import UserError
-from mlplab.evaluate import load_model
+from mlplab.run.checkpoints import resolve_ckpt_path
+from mlplab.tasks.evaluate import load_model
 
 FORMATS = (".csv", ".npy", ".pt")
 

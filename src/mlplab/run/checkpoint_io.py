@@ -9,7 +9,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
 from mlplab.callbacks.divergence import refuse_nonfinite_checkpoint
-from mlplab.checkpoints import load_weights_only
+from mlplab.run.checkpoints import load_weights_only
 
 
 def _alive(pid: int) -> bool:

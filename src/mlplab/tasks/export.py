@@ -13,9 +13,9 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from mlplab.checkpoints import resolve_ckpt_path
 from mlplab.errors import UserError
-from mlplab.evaluate import load_model
+from mlplab.run.checkpoints import resolve_ckpt_path
+from mlplab.tasks.evaluate import load_model
 
 Runner = Callable[[Tensor], Tensor]
 SUFFIXES = {"onnx": ".onnx", "torch_export": ".pt2", "torchscript": ".pt"}

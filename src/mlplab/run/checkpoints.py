@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from mlplab.errors import UserError
+from mlplab.run.run_dir import last_checkpoint
 
 if TYPE_CHECKING:
     import lightning as L
@@ -19,7 +20,7 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, training: bool = 
     if ckpt_path is None:
         return None
     if ckpt_path == "last":
-        last = output_dir / "checkpoints" / "last.ckpt"
+        last = last_checkpoint(output_dir)
         if not last.is_file():
             if not training:
                 raise UserError(f"ckpt_path=last: no {last}; give the checkpoint's path, e.g. ckpt_path=.../last.ckpt")

@@ -11,18 +11,19 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from mlplab import run_dir_snapshot
 from mlplab.callbacks.divergence import DivergenceGuard
 from mlplab.callbacks.interrupt import InterruptCheckpoint
 from mlplab.callbacks.resume_state import ResumeState
-from mlplab.checkpoint_io import SafeCheckpointIO
-from mlplab.checkpoints import check_epochs_left, check_fits, check_optimizer, load_checkpoint, resolve_ckpt_path
-from mlplab.config_schema import validate_config
-from mlplab.config_tree import print_config_tree
-from mlplab.console_noise import quiet_dependencies
-from mlplab.instantiate import build_callbacks, build_loggers, has_progress_bar, tensorboard_loggers
-from mlplab.model_summary import print_model_summary
-from mlplab.results import flat_hparams, log_hparams_with_metrics, to_floats, write_metrics_json
+from mlplab.config.schema import validate_config
+from mlplab.config.tree import print_config_tree
+from mlplab.model.summary import print_model_summary
+from mlplab.run import run_dir_snapshot
+from mlplab.run.checkpoint_io import SafeCheckpointIO
+from mlplab.run.checkpoints import check_epochs_left, check_fits, check_optimizer, load_checkpoint, resolve_ckpt_path
+from mlplab.run.console_noise import quiet_dependencies
+from mlplab.run.results import flat_hparams, log_hparams_with_metrics, to_floats, write_metrics_json
+from mlplab.run.run_dir import last_checkpoint
+from mlplab.tasks.components import build_callbacks, build_loggers, has_progress_bar, tensorboard_loggers
 
 
 def make_trainer(
@@ -30,7 +31,7 @@ def make_trainer(
 ) -> L.Trainer:
     """The Trainer of ``cfg.trainer`` with this project's always-on safety parts (``make bench`` uses it too)."""
     # Always on: NaN/inf stops the run; Ctrl-C/SIGTERM save first; RNG and loader position are checkpointed.
-    safety = [DivergenceGuard(), InterruptCheckpoint(output_dir / "checkpoints" / "last.ckpt"), ResumeState()]
+    safety = [DivergenceGuard(), InterruptCheckpoint(last_checkpoint(output_dir)), ResumeState()]
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         logger=loggers or False,

@@ -8,7 +8,9 @@ import difflib
 import re
 from collections.abc import Callable
 
-from omegaconf import DictConfig, Node
+from omegaconf import DictConfig
+
+from mlplab.compat.omegaconf import child_node, holds_keys, raw_value
 
 # Whether a list of overrides composes: a hint is only given if it does.
 Composes = Callable[[list[str]], bool]
@@ -20,10 +22,10 @@ def _walk(cfg: DictConfig, key: str) -> tuple[int, DictConfig, tuple[str, object
     parts = key.split(".")
     node: DictConfig = cfg
     for depth, part in enumerate(parts[:-1]):
-        child = node._get_node(part, validate_access=False)
+        child = child_node(node, part)
         if child is None:
             return depth, node, None
-        if not isinstance(child, DictConfig) or child._is_interpolation() or child._is_none():
+        if not holds_keys(child) or not isinstance(child, DictConfig):
             return depth, node, (".".join(parts[: depth + 1]), child)
         node = child
     return len(parts) - 1, node, None
@@ -53,7 +55,7 @@ def unknown_key(cfg: DictConfig, line: str, key: str, others: list[str], compose
 
 def through_a_value(line: str, key: str, where: str, node: object, others: list[str], composes: Composes) -> str:
     """``key`` goes through ``where``, which holds a value or an interpolation: no keys can be set below it."""
-    raw = node._value() if isinstance(node, Node) else node
+    raw = raw_value(node)
     shown = "null" if raw is None else raw
     reference = re.fullmatch(r"\$\{([\w.]+)\}", str(raw))
     if reference:  # model.optimizer is ${optimizer}: the key to set is optimizer.lr

@@ -8,15 +8,15 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from mlplab.cli import in_multirun
-from mlplab.compare import compare_runs
 from mlplab.errors import UserError
+from mlplab.run.exit_codes import in_multirun
+from mlplab.tasks.compare import compare_runs
 
 log = logging.getLogger(__name__)
 
 
 class CompareRunsAtSweepEnd(Callback):
-    """Writes ``<sweep dir>/comparison.{csv,md}`` (see :mod:`mlplab.compare`) after every multirun.
+    """Writes ``<sweep dir>/comparison.{csv,md}`` (see :mod:`mlplab.tasks.compare`) after every multirun.
 
     Hydra ends a grid sweep that had a failed job by raising once the jobs have run, before
     ``on_multirun_end``: from the first failure on, the table is also rewritten after every job, so that

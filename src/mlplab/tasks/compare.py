@@ -30,7 +30,7 @@ class Run:
     @property
     def status(self) -> str:
         if not self.metrics:  # no metrics.json: it raised, or was stopped before the end
-            # A sweep's job logs its error line (mlplab.cli): exit 3, NaN/inf, is told apart from the rest.
+            # A sweep's job logs its error line (mlplab.run.exit_codes): exit 3, NaN/inf, is told apart from the rest.
             logs = (log.read_text(errors="replace") for log in self.path.glob("*.log"))
             return "diverged" if any("error: training diverged" in text for text in logs) else "failed"
         loss = self.metrics.get("val/loss", 0.0)

@@ -15,12 +15,13 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
-from omegaconf import DictConfig, Node
+from omegaconf import DictConfig
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+from mlplab.compat.omegaconf import is_null
+from mlplab.config.override_keys import blocked_at, through_a_value, unknown_key
+from mlplab.config.sweep_overrides import Params, group_options, jobs, params_of
 from mlplab.errors import EXIT_USER_ERROR
-from mlplab.override_keys import blocked_at, through_a_value, unknown_key
-from mlplab.sweep_jobs import Params, group_options, jobs, params_of
 
 # Flags after which Hydra shows something instead of running the task, or composes another config.
 _NOT_A_RUN = {
@@ -128,7 +129,7 @@ def _added_through_a_value(conf_dir: Path, config_name: str, overrides: list[str
         except Exception:  # an earlier override needs a later one (a key a later + adds): nothing to tell
             continue
         blocked = blocked_at(cfg, _key(line))
-        if blocked and not (isinstance(blocked[1], Node) and blocked[1]._is_none()):
+        if blocked and not is_null(blocked[1]):
             rest = [o for o in overrides if o != line]
             return through_a_value(line, _key(line), *blocked, rest, lambda o: _composes(conf_dir, config_name, o))
     return None

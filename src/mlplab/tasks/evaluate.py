@@ -8,12 +8,12 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 from torchmetrics.utilities.distributed import gather_all_tensors
 
-from mlplab.checkpoints import check_fits, load_checkpoint, resolve_ckpt_path
-from mlplab.config_schema import validate_config
-from mlplab.console_noise import quiet_dependencies
+from mlplab.config.schema import validate_config
 from mlplab.errors import UserError
-from mlplab.instantiate import build_callbacks, build_loggers, has_progress_bar
-from mlplab.results import to_floats, write_metrics_json
+from mlplab.run.checkpoints import check_fits, load_checkpoint, resolve_ckpt_path
+from mlplab.run.console_noise import quiet_dependencies
+from mlplab.run.results import to_floats, write_metrics_json
+from mlplab.tasks.components import build_callbacks, build_loggers, has_progress_bar
 
 
 def load_model(cfg: DictConfig, ckpt_path: str) -> L.LightningModule:

@@ -21,12 +21,11 @@ from hydra.errors import CompactHydraException, InstantiationException
 from hydra.types import RunMode
 from omegaconf.errors import MissingMandatoryValue
 
-from mlplab import run_dir_snapshot
 from mlplab.errors import EXIT_DIVERGED, EXIT_USER_ERROR, Interrupted, TrainingDiverged, UserError, needs_a_value
+from mlplab.run import run_dir_snapshot
+from mlplab.run.run_dir import HYDRA_SUBDIR
 
 T = TypeVar("T")
-# What Hydra writes into a run dir before the task starts: a dir holding only these is no real run.
-HYDRA_ONLY = {".hydra"}
 
 
 def run_reporting_errors(task: Callable[[], T]) -> T:
@@ -150,7 +149,7 @@ def _holds_no_run(run_dir: Path, allow_events: bool = False) -> bool:
     if not run_dir.is_dir():
         return False
     for entry in run_dir.iterdir():
-        if entry.name in HYDRA_ONLY or entry.suffix == ".log":
+        if entry.name == HYDRA_SUBDIR or entry.suffix == ".log":
             continue
         if allow_events and entry.is_dir() and not any(entry.rglob("*.ckpt")) and entry.name != "checkpoints":
             continue

@@ -1,6 +1,6 @@
-"""Entry point of the DDP ranks Lightning starts for a Hydra job: ``python -m mlplab.distributed_child RANK``.
+"""Entry point of the DDP ranks Lightning starts for a Hydra job: ``python -m mlplab.run.ddp_child RANK``.
 
-Started only by :mod:`mlplab.distributed`, which hands over the job (task, resolved config, logging
+Started only by :mod:`mlplab.run.ddp_job`, which hands over the job (task, resolved config, logging
 setup) in the environment. Runs the same task as rank 0; Lightning makes it a non-zero rank (LOCAL_RANK
 is set), so it writes no checkpoints, metrics or TensorBoard files.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mlplab.cli import run_reporting_errors
+from mlplab.run.exit_codes import run_reporting_errors
 
 # The job a child runs, as JSON: {"task": "module:function", "config": {...}, "logging": {...} | null,
 # "parent": rank 0's pid}.
@@ -52,7 +52,7 @@ def rank_log_files(logging_cfg: dict[str, Any], rank: int) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     if len(argv) != 1 or not argv[0].isdigit() or JOB_ENV not in os.environ:
-        sys.exit("mlplab.distributed_child is started by mlplab.distributed for DDP ranks, not by hand")
+        sys.exit("mlplab.run.ddp_child is started by mlplab.run.ddp_job for DDP ranks, not by hand")
     rank = int(argv[0])
     job = json.loads(os.environ.pop(JOB_ENV))
     die_with_parent(job["parent"])

@@ -1,6 +1,6 @@
 """Checks a composed config before any work: unknown keys, wrong types, out-of-range values, missing devices.
 
-Run by the Hydra callback ``mlplab.hydra_callbacks.ValidateConfig`` before the run dir exists, and again
+Run by the Hydra callback ``mlplab.run.hydra_callbacks.ValidateConfig`` before the run dir exists, and again
 at the start of each task (multirun jobs, direct calls). The first problem raises a UserError naming
 the key, the value and what is allowed.
 """
@@ -13,9 +13,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
+from mlplab.config.devices import check_devices
+from mlplab.config.target_signature import check_target_node
 from mlplab.errors import UserError, needs_a_value
-from mlplab.machine_devices import check_devices
-from mlplab.target_signature import check_target_node
 
 Check = Callable[[Any], bool]
 
@@ -136,7 +136,7 @@ def _check_rules(tree: dict[str, Any]) -> None:
             )
     loss = _get(tree, "model.loss")
     if loss[0]:
-        from mlplab.loss import LOSSES
+        from mlplab.model.losses import LOSSES
 
         if loss[1] not in LOSSES:
             raise UserError(f"model.loss={loss[1]!r}: unknown loss; allowed: {', '.join(LOSSES)}")

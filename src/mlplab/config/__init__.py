@@ -1,0 +1,1 @@
+"""Config checks before a run: typed rules, override checks, resolvers."""

@@ -1,0 +1,1 @@
+"""The tutorial's net, the LightningModule that trains it, and its losses."""

@@ -1,0 +1,1 @@
+"""The machinery of one run: run directory, exit codes, Hydra callbacks, DDP jobs, checkpoints."""

@@ -1,0 +1,1 @@
+"""What the scripts run: train, evaluate, predict, export, compare, report."""
