@@ -7,6 +7,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from mlplab.callbacks.train_loss import epoch_train_loss
 from mlplab.errors import TrainingDiverged
 
 ADVICE = "lower optimizer.lr{now}, clip gradients (trainer.gradient_clip_val=1.0), or add a schedule (scheduler=cosine)"
@@ -83,9 +84,7 @@ class DivergenceGuard(L.Callback):
     def check(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Raises :class:`TrainingDiverged` if the loss or any weight is NaN/inf."""
         self._checked_at_step = trainer.global_step
-        loss = getattr(pl_module, "epoch_train_loss", None)
-        if loss is None:
-            loss = trainer.callback_metrics.get("train/loss")
+        loss = epoch_train_loss(trainer)
         tensors = [*pl_module.parameters()] + ([loss] if isinstance(loss, Tensor) else [])
         if all_finite(tensors):
             return

@@ -2,6 +2,8 @@
 
 import lightning as L
 
+from mlplab.callbacks.train_loss import epoch_train_loss
+
 
 class EpochPrinter(L.Callback):
     """Prints ``Epoch: 100, Loss: 0.1234`` after every ``every_n_epochs``-th training epoch."""
@@ -16,9 +18,7 @@ class EpochPrinter(L.Callback):
         if epoch % self.every_n_epochs:
             return
         # The epoch's own mean loss (for a full batch: that step's loss, as the tutorial prints it).
-        loss = getattr(pl_module, "epoch_train_loss", None)
-        if loss is None:
-            loss = trainer.callback_metrics.get("train/loss")
+        loss = epoch_train_loss(trainer)
         if loss is None:
             return
         # Each rank has its share's mean: the ranks' mean (equal shares) is the whole epoch's, as one
