@@ -3,7 +3,7 @@
 import signal
 
 
-class UserError(Exception):
+class UserError(ValueError):
     """Bad input that the user can fix; the message names the key, file or value and what is allowed."""
 
 

@@ -3,14 +3,14 @@
 import lightning as L
 
 from mlplab.callbacks.train_loss import epoch_train_loss
+from mlplab.rules import Positive, checked
 
 
 class EpochPrinter(L.Callback):
     """Prints ``Epoch: 100, Loss: 0.1234`` after every ``every_n_epochs``-th training epoch."""
 
-    def __init__(self, every_n_epochs: int = 100) -> None:
-        if every_n_epochs < 1:
-            raise ValueError(f"every_n_epochs={every_n_epochs} must be a positive integer")
+    @checked("callbacks.epoch_printer")
+    def __init__(self, every_n_epochs: Positive = 100) -> None:
         self.every_n_epochs = every_n_epochs
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -1,100 +1,72 @@
 """Checks a composed config before any work: unknown keys, wrong types, out-of-range values, missing devices.
 
-Run by the Hydra callback ``mlplab.run.hydra_callbacks.ValidateConfig`` before the run dir exists, and again
-at the start of each task (multirun jobs, direct calls). The first problem raises a UserError naming
-the key, the value and what is allowed.
+Run by :class:`mlplab.run.hydra_callbacks.ValidateConfig` before the run dir exists, and again at the start
+of each task (multirun jobs, direct calls). The first problem raises a UserError naming the key, the value
+and what is allowed. Each rule is declared once: mlplab's own classes in their signatures (read through
+``_target_``, see :mod:`mlplab.rules`), the groups of torch's and Lightning's classes in the tables below.
 """
 
-import math
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from mlplab.config.devices import check_devices
 from mlplab.config.target_signature import check_target_node
+from mlplab.data.base import check_fractions, check_one_batch, check_split_sizes, split_sizes
 from mlplab.errors import UserError, needs_a_value
+from mlplab.rules import NON_NEGATIVE, POSITIVE, Rule, invalid, is_int, is_number, type_hints
 
-Check = Callable[[Any], bool]
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+SPAWNING = ("spawn", "fork", "notebook")
 
 
-def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+class RunRules:
+    """Top-level keys of conf/train.yaml and conf/eval.yaml."""
 
-
-def positive_int(v: Any) -> bool:
-    return _int(v) and v >= 1
-
-
-POSITIVE = (positive_int, "a positive integer")
-POSITIVE_OR_NULL = (lambda v: v is None or positive_int(v), "a positive integer, or null")
-FRACTION = (lambda v: _num(v) and 0 <= v <= 1, "a number from 0 to 1")
-NON_NEGATIVE = (lambda v: _num(v) and v >= 0, "a number >= 0")
-
-RULES: dict[str, tuple[Check, str]] = {
-    "seed": (
-        lambda v: v is None or (_int(v) and 0 <= v < 2**32),
-        "an integer from 0 to 4294967295, or null for unseeded",
-    ),
-    "ckpt_path": (lambda v: v is None or isinstance(v, str), "null, last, or a path to a .ckpt file"),
+    seed: Annotated[int | None, Rule(lambda v: 0 <= v < 2**32, "an integer from 0 to 4294967295, or null")]
+    ckpt_path: Annotated[str | None, Rule(lambda v: True, "null, last, or a path to a .ckpt file")]
     # A folder under logs/: empty would put runs straight in logs/runs/, beside every task's folder.
-    "task_name": (
-        lambda v: isinstance(v, str) and v.strip() != "" and "/" not in v and v not in (".", ".."),
-        "a non-empty name without '/'",
-    ),
-    "train": (lambda v: isinstance(v, bool), "true or false"),
-    "test": (lambda v: isinstance(v, bool), "true or false"),
-    "data.batch_size": (POSITIVE_OR_NULL[0], "a positive integer, or null for full batch"),
-    "data.eval_batch_size": (POSITIVE_OR_NULL[0], "a positive integer, or null for data.batch_size"),
-    "data.num_samples": POSITIVE,
-    "data.in_dim": POSITIVE,
-    "data.out_dim": POSITIVE,
-    "data.noise_std": NON_NEGATIVE,
-    "data.train_fraction": (lambda v: _num(v) and 0 < v <= 1, "a number above 0, up to 1"),
-    "data.val_fraction": FRACTION,
-    "data.test_fraction": FRACTION,
-    "model.hidden_dim": POSITIVE,
-    "optimizer.lr": (lambda v: _num(v) and v > 0, "a positive number, e.g. 0.01"),
-    "optimizer.momentum": (lambda v: _num(v) and 0 <= v < 1, "a number from 0 up to (not incl.) 1"),
-    "optimizer.weight_decay": NON_NEGATIVE,
-    "trainer.max_epochs": (lambda v: v is None or positive_int(v) or v == -1, "a positive integer, or -1 for no limit"),
-    "trainer.num_nodes": POSITIVE,
-    "trainer.check_val_every_n_epoch": POSITIVE_OR_NULL,
-    "trainer.log_every_n_steps": POSITIVE,
-    "trainer.accumulate_grad_batches": POSITIVE,
-    "trainer.gradient_clip_val": (lambda v: v is None or (_num(v) and v >= 0), "a number >= 0, or null"),
-    "trainer.strategy": (
-        # Lightning's multiprocessing launcher hands back only the weights: the run's epoch, step and
-        # checkpoint state would be lost in the process that reports them.
-        lambda v: (
-            not any(
-                word in str(v.get("start_method", "popen") if isinstance(v, dict) else v)
-                for word in ("spawn", "fork", "notebook")
-            )
+    task_name: Annotated[
+        str, Rule(lambda v: v.strip() != "" and "/" not in v and v not in (".", ".."), "a non-empty name without '/'")
+    ]
+    train: bool
+    test: bool
+
+
+class OptimizerRules:
+    """conf/optimizer/: torch.optim's classes take any float."""
+
+    lr: Annotated[float, Rule(lambda v: is_number(v) and v > 0, "a positive number, e.g. 0.01")]
+    momentum: Annotated[float, Rule(lambda v: is_number(v) and 0 <= v < 1, "a number from 0 up to (not incl.) 1")]
+    weight_decay: Annotated[float, NON_NEGATIVE]
+
+
+class TrainerRules:
+    """conf/trainer/: Lightning checks some of these only mid-run, or not at all."""
+
+    max_epochs: Annotated[int | None, Rule(lambda v: v >= 1 or v == -1, "a positive integer, or -1 for no limit")]
+    num_nodes: Annotated[int, POSITIVE]
+    check_val_every_n_epoch: Annotated[int | None, POSITIVE]
+    log_every_n_steps: Annotated[int, POSITIVE]
+    accumulate_grad_batches: Annotated[int, POSITIVE]
+    gradient_clip_val: Annotated[float | None, NON_NEGATIVE]
+    # Lightning's multiprocessing launcher hands back only the weights: the run's epoch, step and checkpoint
+    # state would be lost in the process that reports them.
+    strategy: Annotated[
+        Any,
+        Rule(
+            lambda v: not any(w in str(v.get("start_method", "") if isinstance(v, dict) else v) for w in SPAWNING),
+            "a strategy that starts its processes by launching the script (auto, ddp, …), e.g. trainer=ddp; "
+            "not ddp_spawn/ddp_fork/ddp_notebook",
         ),
-        "a strategy that starts its processes by launching the script (auto, ddp, …), e.g. trainer=ddp; "
-        "not ddp_spawn/ddp_fork/ddp_notebook",
-    ),
-    "trainer.use_distributed_sampler": (
-        lambda v: v is False,
-        "false (mlplab's data modules give each process its share of every epoch themselves)",
-    ),
-}
+    ]
+    use_distributed_sampler: Annotated[
+        bool, Rule(lambda v: v is False, "false (mlplab's data modules give each process its share themselves)")
+    ]
 
 
-def _get(tree: dict[str, Any], dotted: str) -> tuple[bool, Any]:
-    node: Any = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
+GROUP_RULES: dict[str, type] = {"": RunRules, "optimizer": OptimizerRules, "trainer": TrainerRules}
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -110,80 +82,51 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
     return {str(k): v for k, v in tree.items()}
 
 
-def _check_rules(tree: dict[str, Any]) -> None:
-    for key, (check, allowed) in RULES.items():
-        present, value = _get(tree, key)
-        if present and not check(value):
-            raise UserError(f"{key}={value!r} is invalid; allowed: {allowed}")
-    data = tree.get("data")
-    if isinstance(data, dict) and all(f"{s}_fraction" in data for s in ("train", "val", "test")):
-        fractions = [data[f"{s}_fraction"] for s in ("train", "val", "test")]
-        if abs(sum(fractions) - 1.0) > 1e-6:
+def _check_group_rules(tree: dict[str, Any]) -> None:
+    for group, rules in GROUP_RULES.items():
+        node = tree.get(group) if group else tree
+        if not isinstance(node, dict):
+            continue
+        for name, hint in type_hints(rules).items():
+            error = invalid(f"{group}.{name}".lstrip("."), node[name], hint) if name in node else None
+            if error is not None:
+                raise error
+
+
+def _check_data(tree: dict[str, Any]) -> None:
+    """Rules across keys: the data module's own (one home: mlplab.data.base), and what the run needs of it."""
+    data, model = tree.get("data"), tree.get("model")
+    if not isinstance(data, dict):
+        return
+    raw: list[Any] = [data.get(f"{s}_fraction") for s in ("train", "val", "test")]
+    if all(is_number(f) for f in raw):
+        fractions = (float(raw[0]), float(raw[1]), float(raw[2]))
+        check_fractions(fractions)
+        if tree.get("train") and fractions[1] == 0:  # val/loss picks the best checkpoint
             raise UserError(
-                f"data.train_fraction/val_fraction/test_fraction={fractions}: sum to {sum(fractions):g}; "
-                "allowed: fractions that sum to 1"
+                "data.val_fraction=0 is invalid for training: val/loss picks the best checkpoint; "
+                "allowed: a fraction above 0"
             )
-    if isinstance(data, dict):
-        _check_needed_splits(data, training=bool(tree.get("train", False)), testing=bool(tree.get("test", True)))
-    if isinstance(data, dict) and "num_samples" in data:
-        _check_split_sizes(data)
+        if tree.get("test", True) and fractions[2] == 0:
+            raise UserError(
+                "data.test_fraction=0: the test split would be empty; allowed: a fraction above 0, or test=false"
+            )
+        n, batch = data.get("num_samples"), data.get("batch_size")
+        if isinstance(n, int) and is_int(n) and n > 0:  # synthetic: the sizes are known before any data is made
+            source, sizes = f"data.num_samples={n}", split_sizes(n, fractions)
+            check_split_sizes(source, sizes, fractions)
+            check_one_batch(source, sizes["train"], batch if is_int(batch) else None, bool(data.get("drop_last")))
     for dim in ("in_dim", "out_dim"):
-        (has_model, model_dim), (has_data, data_dim) = _get(tree, f"model.{dim}"), _get(tree, f"data.{dim}")
-        if has_model and has_data and model_dim != data_dim:
+        if isinstance(model, dict) and dim in model and dim in data and model[dim] != data[dim]:
             raise UserError(
-                f"model.{dim}={model_dim}: the data has data.{dim}={data_dim}; allowed: the same size (set data.{dim}, "
-                f"model.{dim} follows it)"
+                f"model.{dim}={model[dim]}: the data has data.{dim}={data[dim]}; allowed: the same size "
+                f"(set data.{dim}, model.{dim} follows it)"
             )
-    loss = _get(tree, "model.loss")
-    if loss[0]:
-        from mlplab.model.losses import LOSSES
-
-        if loss[1] not in LOSSES:
-            raise UserError(f"model.loss={loss[1]!r}: unknown loss; allowed: {', '.join(LOSSES)}")
-
-
-def _check_needed_splits(data: dict[str, Any], training: bool, testing: bool) -> None:
-    """Training validates (val/loss picks the best checkpoint); testing needs a test split."""
-    if training and data.get("val_fraction") == 0:
-        raise UserError(
-            "data.val_fraction=0 is invalid for training: validation computes val/loss, which picks the best "
-            "checkpoint; allowed: a fraction above 0"
-        )
-    if testing and data.get("test_fraction") == 0:
-        raise UserError(
-            "data.test_fraction=0: the test split would be empty; allowed: a fraction above 0, or test=false"
-        )
-
-
-def _check_split_sizes(data: dict[str, Any]) -> None:
-    """Synthetic data: every split gets samples, and training gets at least one batch (the data module's sizes)."""
-    n = data["num_samples"]
-    n_train = round(data.get("train_fraction", 0.8) * n)
-    n_val = round(data.get("val_fraction", 0.1) * n)
-    sizes = {"train": n_train, "val": n_val, "test": n - n_train - n_val}
-    for split, size in sizes.items():
-        if size <= 0 and data.get(f"{split}_fraction", 0) > 0:
-            raise UserError(
-                f"data.num_samples={n}: the {split} split would be empty; allowed: more samples, or a larger "
-                f"data.{split}_fraction"
-            )
-    for split in ("val", "test"):
-        if sizes[split] == 1:
-            raise UserError(
-                f"data.num_samples={n}: the {split} split would have 1 sample, and {split}/r2 needs at least 2; "
-                f"allowed: more samples, or a larger data.{split}_fraction"
-            )
-    batch = data.get("batch_size")
-    if data.get("drop_last") and batch is not None and n_train < batch:
-        raise UserError(
-            f"data.batch_size={batch}: the train split has {n_train} samples and data.drop_last=true drops the "
-            f"partial batch, so no step would run; allowed: data.batch_size <= {n_train}, or data.drop_last=false"
-        )
 
 
 def _check_files(tree: dict[str, Any]) -> None:
-    present, path = _get(tree, "data.path")
-    if present and isinstance(path, str) and not Path(path).is_file():
+    path = (tree.get("data") or {}).get("path") if isinstance(tree.get("data"), dict) else None
+    if isinstance(path, str) and not Path(path).is_file():
         raise UserError(f"data.path={path}: no such file")
     ckpt = tree.get("ckpt_path")
     training = "train" in tree  # eval reads a checkpoint in a new run dir: no null, no last of its own
@@ -200,7 +143,7 @@ def _check_files(tree: dict[str, Any]) -> None:
 def validate_config(cfg: DictConfig) -> None:
     """Raises UserError for the first problem found; returns quietly for a config that can run."""
     tree = resolved(cfg)
-    _check_rules(tree)
+    _check_group_rules(tree)
     for key, node in tree.items():
         if not isinstance(node, dict) or key == "paths":
             continue
@@ -210,6 +153,7 @@ def validate_config(cfg: DictConfig) -> None:
             for name, entry in node.items():
                 if isinstance(entry, dict) and "_target_" in entry:
                     check_target_node(f"{key}.{name}", entry)
+    _check_data(tree)
     if isinstance(tree.get("trainer"), dict):
         check_devices(tree["trainer"])
     _check_files(tree)

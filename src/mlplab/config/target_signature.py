@@ -1,15 +1,15 @@
-"""Checks a ``_target_`` config node against the signature of what it instantiates: names and simple types."""
+"""Checks a ``_target_`` config node against the signature of what it instantiates: names, types and the
+rules declared there (:mod:`mlplab.rules`)."""
 
 import difflib
 import inspect
-import types
-import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hydra.utils import get_object
 
 from mlplab.errors import UserError
+from mlplab.rules import invalid, type_hints
 
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
 
@@ -36,62 +36,12 @@ def accepted_params(target: Any) -> tuple[dict[str, Any], bool]:
         if fn is object.__init__:
             return out, True
         named, more = _own_params(fn)
-        try:
-            hints = typing.get_type_hints(fn)
-        except Exception:  # unresolvable forward references: names still count, types are not checked
-            hints = {}
+        hints = type_hints(fn)
         for name in named:
             out.setdefault(name, hints.get(name))
         if not more:
             return out, False
     return out, True
-
-
-def matches(value: Any, hint: Any) -> bool:
-    """Whether a plain config value fits ``hint``; hints this cannot judge count as a match."""
-    if hint is None or hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(matches(value, h) for h in typing.get_args(hint))
-    if origin is typing.Literal:
-        return value in typing.get_args(hint)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    base = origin or hint
-    if base in (list, tuple, Sequence) or (inspect.isclass(base) and issubclass(base, Sequence) and base is not str):
-        return isinstance(value, (list, tuple))
-    if base in (dict, Mapping):
-        return isinstance(value, dict)
-    return True
-
-
-def _describe(hint: Any) -> str:
-    """``Optional[Literal["a", "b"] | int]`` as ``'a', 'b' or int or null``."""
-    values: list[Any] = []
-    kinds: list[str] = []
-
-    def walk(h: Any) -> None:
-        origin = typing.get_origin(h)
-        if origin in (typing.Union, types.UnionType):
-            for arg in typing.get_args(h):
-                walk(arg)
-        elif origin is typing.Literal:
-            values.extend(typing.get_args(h))
-        else:
-            kinds.append("null" if h is type(None) else h.__name__ if inspect.isclass(h) else str(h))
-
-    walk(hint)
-    parts = [", ".join(repr(v) for v in values)] if values else []
-    return " or ".join([*parts, *dict.fromkeys(k.replace("typing.", "") for k in kinds)])
 
 
 def check_target_node(key: str, node: Mapping[str, Any]) -> None:
@@ -113,6 +63,6 @@ def check_target_node(key: str, node: Mapping[str, Any]) -> None:
             raise UserError(
                 f"{key}.{name}={value!r}: not a setting of {path}; {hint}allowed: {', '.join(sorted(params))}"
             )
-        hint = params[name]
-        if not matches(value, hint):
-            raise UserError(f"{key}.{name}={value!r} is invalid; allowed: {_describe(hint)}")
+        error = invalid(f"{key}.{name}", value, params[name])
+        if error is not None:
+            raise error

@@ -1,7 +1,9 @@
 """Shared split-and-serve logic; subclasses only say where ``x_data``/``y_data`` come from."""
 
+import math
 import warnings
 from abc import abstractmethod
+from typing import Annotated
 
 import lightning as L
 import torch
@@ -12,38 +14,80 @@ from torch.utils.data import DataLoader
 from mlplab.compat.lightning import uses_distributed_sampler
 from mlplab.data.batching import BatchIndexSampler, TensorPairDataset, rank_and_world
 from mlplab.data.resumable import ResumableDataLoader
+from mlplab.errors import UserError
+from mlplab.rules import FRACTION, Rule, checked, is_int, one_of
 
 # Batches are gathers from in-memory tensors: worker processes would only add IPC cost.
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*", category=PossibleUserWarning)
 
 STAGES = ("train", "val", "test")
+BATCH = Rule(lambda v: is_int(v) and v >= 1, "a positive integer, or null for full batch")
+EVAL_BATCH = Rule(BATCH.test, "a positive integer, or null for data.batch_size")
+
+
+def check_fractions(fractions: tuple[float, float, float]) -> None:
+    if abs(sum(fractions) - 1.0) > 1e-6:
+        raise UserError(
+            f"data.train_fraction/val_fraction/test_fraction={list(fractions)}: sum to {sum(fractions):g}; "
+            "allowed: fractions that sum to 1"
+        )
+
+
+def split_sizes(n: int, fractions: tuple[float, float, float]) -> dict[str, int]:
+    n_train, n_val = round(fractions[0] * n), round(fractions[1] * n)
+    return {"train": n_train, "val": n_val, "test": n - n_train - n_val}
+
+
+def check_split_sizes(source: str, sizes: dict[str, int], fractions: tuple[float, float, float]) -> None:
+    """Every split asked for gets samples, and val/test at least 2 (R² compares to the split's own mean).
+    ``source`` names what sets the sizes: ``data.num_samples=N`` or ``data.path=FILE``."""
+    for split, size in sizes.items():
+        fraction = fractions[STAGES.index(split)]
+        if fraction > 0 and size == 0:
+            raise UserError(
+                f"{source}: the {split} split would be empty; allowed: more samples, or a larger data.{split}_fraction"
+            )
+        if split != "train" and size == 1:
+            raise UserError(
+                f"{source}: the {split} split would have 1 sample, and {split}/r2 needs at least 2; "
+                f"allowed: more samples, or a larger data.{split}_fraction"
+            )
+
+
+def check_one_batch(source: str, samples: int, batch_size: int | None, drop_last: bool, world: int = 1) -> None:
+    """With ``drop_last``, a train split smaller than one batch (per process) would run no step at all."""
+    share = math.ceil(samples / world)
+    if drop_last and batch_size is not None and share < batch_size:
+        per = f", {share} per process over trainer.devices={world}" if world > 1 else ""
+        raise UserError(
+            f"{source}: the train split has {samples} samples{per}, fewer than data.batch_size={batch_size}, and "
+            "data.drop_last=true drops the partial batch, so no step would run; allowed: a smaller "
+            "data.batch_size, or data.drop_last=false"
+        )
 
 
 class TensorDataModule(L.LightningDataModule):
     """Splits ``(x, y)`` into train/val/test with a seeded permutation and serves whole-tensor batches."""
 
+    @checked("data")
     def __init__(
         self,
-        batch_size: int | None = 32,
-        eval_batch_size: int | None = None,
-        train_fraction: float = 0.8,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
+        batch_size: Annotated[int | None, BATCH] = 32,
+        eval_batch_size: Annotated[
+            int | None, Rule(BATCH.test, "a positive integer, or null for data.batch_size")
+        ] = None,
+        train_fraction: Annotated[float, Rule(lambda v: 0 < v <= 1, "a number above 0, up to 1")] = 0.8,
+        val_fraction: Annotated[float, FRACTION] = 0.1,
+        test_fraction: Annotated[float, FRACTION] = 0.1,
         shuffle: bool = True,
         drop_last: bool = False,
         split_seed: int = 0,
-        on_device: bool | str = "auto",
+        on_device: Annotated[bool | str, one_of(True, False, "auto")] = "auto",
     ) -> None:
         super().__init__()
-        if on_device not in (True, False, "auto"):
-            raise ValueError(f"data.on_device={on_device!r}: allowed are true, false or auto")
-        self.on_device = on_device
         fractions = (train_fraction, val_fraction, test_fraction)
-        if any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-            raise ValueError(f"data.train_fraction/val_fraction/test_fraction = {fractions} must be >= 0 and sum to 1")
-        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if value is not None and value < 1:
-                raise ValueError(f"data.{key}={value} must be a positive integer, or null for full batch")
+        check_fractions(fractions)
+        self.on_device = on_device
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size if eval_batch_size is not None else batch_size
         self.fractions = fractions
@@ -59,20 +103,24 @@ class TensorDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
             self._make_splits()
-        for split in {"fit": ("val",), "validate": ("val",), "test": ("test",)}.get(stage or "", ()):
-            self._check_scorable(split)
         self._place_on_accelerator()
+
+    @property
+    def source(self) -> str:
+        """The setting that decides how many samples there are, for error lines."""
+        return "the data"
 
     def _make_splits(self) -> None:
         x, y = self.load()
         n = len(x)
         order = self.split_order(n)
-        n_train = round(self.fractions[0] * n)
-        n_val = round(self.fractions[1] * n)
+        sizes = split_sizes(n, self.fractions)
+        check_split_sizes(self.source, sizes, self.fractions)
+        # Also per process when the loader is made; here already, so a file too small is refused at setup.
+        check_one_batch(self.source, sizes["train"], self.batch_size, self.drop_last)
+        n_train, n_val = sizes["train"], sizes["val"]
         bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n)}
         for name, (lo, hi) in bounds.items():
-            if hi - lo == 0 and self.fractions[STAGES.index(name)] > 0:
-                raise ValueError(f"the {name} split of {n} samples is empty; add samples or raise its fraction")
             if order is None:  # contiguous views: no copy of the data
                 self.splits[name] = TensorPairDataset(x[lo:hi], y[lo:hi])
             else:
@@ -121,13 +169,8 @@ class TensorDataModule(L.LightningDataModule):
             pad=train,
             device=ds.x.device,
         )
-        # scripts/train.py checks a single process's split before the run; this also checks each rank's share.
-        if train and len(sampler) == 0:
-            raise ValueError(
-                f"the train split has {len(ds)} samples, {sampler.shard_size()} per process over {world}, fewer than "
-                f"one batch (data.batch_size={batch_size}) with data.drop_last=true, so no training step would run; "
-                "lower data.batch_size, set data.drop_last=false or use fewer processes (trainer.devices)"
-            )
+        if train:  # each rank's share, not only the whole split
+            check_one_batch(self.source, len(ds), batch_size, self.drop_last, world)
         # The train loader saves its position in checkpoints: a mid-epoch resume skips what was trained on.
         loader_cls = ResumableDataLoader if train else DataLoader
         return loader_cls(ds, batch_size=None, sampler=sampler)
@@ -140,13 +183,6 @@ class TensorDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", self.eval_batch_size, train=False)
-
-    def _check_scorable(self, split: str) -> None:
-        if len(self.splits[split]) == 1:  # R² compares to the split's own mean: undefined for one sample
-            raise ValueError(
-                f"the {split} split has 1 sample, and {split}/r2 needs at least 2; add samples or raise "
-                f"data.{split}_fraction"
-            )
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", self.eval_batch_size, train=False)

@@ -1,9 +1,12 @@
 """Seeded synthetic ``x_data``/``y_data``: N(0, 1) inputs through a fixed random teacher, plus noise."""
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
 from mlplab.data.base import TensorDataModule
+from mlplab.rules import NON_NEGATIVE, Positive, checked
 
 # Rows generated at a time: bounds the temporaries (the teacher's hidden layer is 4x wider than x). At
 # 1 << 18 rows (16 MB blocks) ~60 MB of them stayed resident after a 10M-sample setup (the allocator
@@ -22,12 +25,13 @@ def teacher_weights(in_dim: int, out_dim: int, generator: torch.Generator, width
 class SyntheticDataModule(TensorDataModule):
     """Made offline from its own ``seed``; ``noise_variance`` is the lowest MSE any model can reach."""
 
+    @checked("data")
     def __init__(
         self,
-        num_samples: int = 1000,
-        in_dim: int = 4,
-        out_dim: int = 4,
-        noise_std: float = 0.1,
+        num_samples: Positive = 1000,
+        in_dim: Positive = 4,
+        out_dim: Positive = 4,
+        noise_std: Annotated[float, NON_NEGATIVE] = 0.1,
         seed: int = 42,
         **kwargs: object,
     ) -> None:
@@ -37,12 +41,12 @@ class SyntheticDataModule(TensorDataModule):
                 "split; set data.seed for other data"
             )
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        if num_samples < 1:
-            raise ValueError(f"data.num_samples={num_samples} must be a positive integer")
-        if noise_std < 0:
-            raise ValueError(f"data.noise_std={noise_std} must be >= 0")
         self.num_samples, self.in_dim, self.out_dim = num_samples, in_dim, out_dim
         self.noise_std, self.seed = noise_std, seed
+
+    @property
+    def source(self) -> str:
+        return f"data.num_samples={self.num_samples}"
 
     @property
     def noise_variance(self) -> float:

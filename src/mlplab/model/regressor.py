@@ -1,7 +1,7 @@
 """The tutorial's training, cut into Lightning's hooks: net, loss, optimizer, one step, and its metrics."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import lightning as L
 import torch
@@ -11,8 +11,9 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, Metric
 from mlplab.callbacks.noise_floor import NoiseFloor
 from mlplab.callbacks.train_loss import TrainLoss
 from mlplab.callbacks.validate_last_epoch import ValidateLastEpoch
-from mlplab.model.losses import build_loss
+from mlplab.model.losses import LOSSES, build_loss
 from mlplab.model.net import Net
+from mlplab.rules import Positive, checked, one_of
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
@@ -26,12 +27,13 @@ class Regressor(L.LightningModule):
     is averaged and logged by :class:`mlplab.callbacks.train_loss.TrainLoss`.
     """
 
+    @checked("model")
     def __init__(
         self,
-        in_dim: int = 4,
-        hidden_dim: int = 10,
-        out_dim: int = 4,
-        loss: str = "mse",
+        in_dim: Positive = 4,
+        hidden_dim: Positive = 10,
+        out_dim: Positive = 4,
+        loss: Annotated[str, one_of(*LOSSES)] = "mse",
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
     ) -> None:

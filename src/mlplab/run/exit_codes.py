@@ -67,7 +67,8 @@ def _bad_input(error: Exception) -> Exception | None:
     if isinstance(error, InstantiationException):
         cause = error.__cause__
         # The class itself said its arguments are wrong, not a missing package or a failing device.
-        return _bad_setting(error) if isinstance(cause, (ValueError, TypeError)) or _misconfiguration(cause) else None
+        refused = isinstance(cause, (UserError, ValueError, TypeError)) or _misconfiguration(cause)
+        return _bad_setting(error) if refused else None
     if _misconfiguration(error):  # fit/test refusing a value, e.g. a limit_val_batches that leaves no batch
         message = " ".join(str(error).split())
         key = re.search(r"`(limit_\w+_batches)`", message)  # Lightning names the argument, not the config key

@@ -7,51 +7,18 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from mlplab.data.readers import check_values, read_file
 from mlplab.errors import UserError
 from mlplab.run.checkpoints import resolve_ckpt_path
 from mlplab.tasks.evaluate import load_model
 
-FORMATS = (".csv", ".npy", ".pt")
-
-
-def _check_format(key: str, path: Path) -> None:
-    if path.suffix not in FORMATS:
-        raise UserError(f"{key}={path}: unsupported format {path.suffix!r}; allowed: {', '.join(FORMATS)}")
-
-
-def _read_csv(path: Path) -> np.ndarray:
-    with path.open() as f:
-        first = f.readline()
-    try:
-        [float(c) for c in first.split(",")]
-        skip = 0
-    except ValueError:
-        skip = 1  # a header row of column names
-    return np.loadtxt(path, delimiter=",", skiprows=skip, dtype=np.float32, ndmin=2)
+OUTPUT_FORMATS = (".csv", ".npy", ".pt")
 
 
 def read_inputs(path: Path, in_dim: int) -> Tensor:
     """The samples in ``path`` as float32 ``(n, in_dim)``; errors name the file and the expected shape."""
-    _check_format("input", path)
-    if not path.is_file():
-        raise UserError(f"input={path}: no such file")
-    if path.stat().st_size == 0:
-        raise UserError(f"input={path}: the file is empty")
-    try:
-        if path.suffix == ".csv":
-            array = _read_csv(path)
-        elif path.suffix == ".npy":
-            array = np.load(path, allow_pickle=False)
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-            obj = obj.get("x") if isinstance(obj, dict) else obj
-            if not isinstance(obj, Tensor):
-                raise UserError(f"input={path}: holds a {type(obj).__name__}, not a tensor (or a dict with 'x')")
-            array = obj.numpy(force=True)
-    except UserError:
-        raise
-    except Exception as e:  # numpy/torch raise many types for a damaged or non-numeric file
-        raise UserError(f"input={path}: cannot read it as {path.suffix} ({e})") from None
+    contents = read_file(path, "input")
+    array = np.asarray(contents.x)
     if array.ndim != 2 or array.shape[1] != in_dim:
         raise UserError(
             f"input={path}: samples of shape {tuple(array.shape)}, expected (n, {in_dim}): "
@@ -59,11 +26,7 @@ def read_inputs(path: Path, in_dim: int) -> Tensor:
         )
     if len(array) == 0:
         raise UserError(f"input={path}: holds no samples")
-    if not np.issubdtype(array.dtype, np.number):
-        raise UserError(f"input={path}: values must be numeric, got {array.dtype}")
-    if not np.isfinite(array).all():
-        row = int(np.argwhere(~np.isfinite(array))[0][0])
-        raise UserError(f"input={path}: NaN or inf in sample {row}")
+    check_values(f"input={path}", "inputs", array)
     return torch.as_tensor(array, dtype=torch.float32)
 
 
@@ -107,7 +70,8 @@ def predict_batched(net: nn.Module, x: Tensor, batch_size: int, device: torch.de
 def predict(cfg: DictConfig) -> Tensor:
     """Reads ``cfg.input``, predicts with ``cfg.ckpt_path``'s model, writes ``cfg.output``."""
     output = Path(cfg.output)
-    _check_format("output", output)
+    if output.suffix not in OUTPUT_FORMATS:
+        raise UserError(f"output={output}: unsupported format {output.suffix!r}; allowed: {', '.join(OUTPUT_FORMATS)}")
     source = Path(cfg.input)
     if output.resolve() == source.resolve() or (output.exists() and source.exists() and output.samefile(source)):
         raise UserError(

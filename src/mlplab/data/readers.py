@@ -1,0 +1,129 @@
+"""One reader per file format: ``.csv``, ``.npy``, ``.npz`` and ``.pt``, for the data module and predict alike.
+
+Errors name the config key the path came from (``data.path``, ``input``) and what is wrong with the file.
+"""
+
+import pickle
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mlplab.errors import UserError
+
+FORMATS = (".csv", ".npy", ".npz", ".pt")
+
+
+class DataFileError(UserError):
+    """A data file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class Contents:
+    x: np.ndarray  # the whole table, or the features where the file keeps targets apart
+    y: np.ndarray | None  # targets kept apart (.npz/.pt with both keys)
+    header: list[str] | None  # a CSV's column names
+
+
+def read_file(path: Path, key: str, x_key: str = "x", y_key: str = "y") -> Contents:
+    """What ``path`` holds; ``key`` names the setting it came from in every error."""
+    where = f"{key}={path}"
+    if path.suffix not in FORMATS:
+        raise DataFileError(f"{where}: unsupported format {path.suffix!r}; allowed: {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise DataFileError(f"{where}: no such file")
+    if path.stat().st_size == 0:
+        raise DataFileError(f"{where}: the file is empty")
+    try:
+        if path.suffix == ".csv":
+            return _read_csv(path, where)
+        if path.suffix in (".npy", ".npz"):
+            return _read_numpy(path, where, x_key, y_key)
+        return _read_torch(path, where, x_key, y_key)
+    except DataFileError:
+        raise
+    except pickle.UnpicklingError:  # torch's weights-only reader: several paragraphs about weights_only=False
+        raise DataFileError(
+            f"{where}: cannot read it as .pt: damaged, or it holds objects that would run code to load; "
+            "allowed: tensors, or a dict of tensors (torch.save)"
+        ) from None
+    except Exception as e:  # numpy/torch raise many types for a damaged file
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataFileError(f"{where}: cannot read it as {path.suffix} ({detail})") from None
+
+
+def _read_csv(path: Path, where: str) -> Contents:
+    with path.open() as f:
+        first = f.readline()
+    if not first.strip():
+        raise DataFileError(f"{where}: the file is empty")
+    cells = [c.strip() for c in first.split(",")]
+    header = None
+    try:
+        [float(c) for c in cells]
+    except ValueError:
+        header = cells
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
+            table = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
+    except ValueError as e:
+        # numpy's own advice ("use `usecols`...") is about its API, not about the user's file.
+        problem = str(e).split("; use `usecols`")[0].rstrip(".")
+        # numpy counts data rows from 0 here; users look for the file's line (from 1, header included).
+        cell = re.search(r"at row (\d+), column (\d+)", problem)
+        if cell and problem.startswith("could not convert"):
+            line = int(cell.group(1)) + 1 + (1 if header else 0)
+            problem = problem[: cell.start()] + f"on line {line}, column {cell.group(2)}"
+        raise DataFileError(f"{where}: not a numeric CSV table ({problem})") from None
+    if table.size == 0:
+        raise DataFileError(f"{where}: a header row but no data rows")
+    return Contents(table, None, header)
+
+
+def _read_numpy(path: Path, where: str, x_key: str, y_key: str) -> Contents:
+    # A clear word for files that only carry a NumPy suffix (np.load would talk about pickles).
+    magic = {".npy": b"\x93NUMPY", ".npz": b"PK"}[path.suffix]
+    with path.open("rb") as f:
+        if f.read(len(magic)) != magic:
+            raise DataFileError(f"{where}: not a {path.suffix} file (no NumPy {path.suffix} header)")
+    if path.suffix == ".npy":
+        return Contents(np.load(path, allow_pickle=False), None, None)
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    return _pick(arrays, where, x_key, y_key, "arrays")
+
+
+def _read_torch(path: Path, where: str, x_key: str, y_key: str) -> Contents:
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict):
+        return _pick({str(k): np.asarray(v) for k, v in obj.items()}, where, x_key, y_key, "keys")
+    if isinstance(obj, (tuple, list)) and len(obj) == 2:
+        return Contents(np.asarray(obj[0]), np.asarray(obj[1]), None)
+    if isinstance(obj, Tensor):
+        return Contents(obj.numpy(force=True), None, None)
+    raise DataFileError(f"{where}: holds a {type(obj).__name__}, not a tensor or {{x, y}} dict")
+
+
+def _pick(arrays: dict[str, np.ndarray], where: str, x_key: str, y_key: str, what: str) -> Contents:
+    """Features and targets by name; a lone array is a whole table (or, for predict, the inputs)."""
+    if x_key in arrays:
+        return Contents(arrays[x_key], arrays.get(y_key), None)
+    if len(arrays) == 1:
+        return Contents(next(iter(arrays.values())), None, None)
+    raise DataFileError(f"{where}: expected {what} {x_key!r} and {y_key!r}, found {list(arrays)}")
+
+
+def check_values(where: str, name: str, a: np.ndarray) -> None:
+    """Numeric, and no NaN or inf: the row of the first bad value is named."""
+    if not np.issubdtype(a.dtype, np.number):
+        raise DataFileError(f"{where}: {name} must be numeric, got {a.dtype}")
+    if not np.isfinite(a).all():
+        row = int(np.argwhere(~np.isfinite(a))[0][0])
+        raise DataFileError(
+            f"{where}: {name} hold NaN or inf (first at sample {row}, counting from 0); drop or fill those samples"
+        )
