@@ -1,25 +1,25 @@
 """The command line's overrides, composed before Hydra does: a typo ends in one line and exit 2.
 
 Hydra reports an unknown key (``trainer.max_epoch=5``), an unknown group option (``optimizer=foo``), a
-``+`` on an existing key or bad syntax in several lines and exits 1. Composing once up front (about 0.1 s, torch-free)
-turns those into the project's one-line errors. Runs that only show config (``--help``, ``--cfg``, …) and
-``HYDRA_FULL_ERROR=1`` go straight to Hydra.
+``+`` on an existing key or bad syntax in several lines and exits 1. Composing once up front (about 0.1 s,
+torch-free) turns those into one line naming the override and what is allowed. Runs that only show config
+(``--help``, ``--cfg``, …) and ``HYDRA_FULL_ERROR=1`` go straight to Hydra.
 """
 
+import difflib
 import os
 import re
 import sys
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
-from mlplab.compat.omegaconf import is_null
-from mlplab.config.override_keys import blocked_at, through_a_value, unknown_key
+from mlplab.compat.omegaconf import child_node, holds_keys, is_null, raw_value
 from mlplab.config.sweep_overrides import Params, group_options, jobs, params_of
 from mlplab.errors import EXIT_USER_ERROR
 
@@ -29,6 +29,8 @@ _NOT_A_RUN = {
     "--experimental-rerun",  # reruns a saved config; its path is the next argument, not an override
 }
 _OTHER_CONFIG = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd")
+# Whether a list of overrides composes: a hint is only given if it does.
+Composes = Callable[[list[str]], bool]
 
 
 def check_overrides(conf_dir: Path, config_name: str, argv: list[str] | None = None) -> None:
@@ -58,100 +60,111 @@ def _first_error(conf_dir: Path, config_name: str, args: list[str]) -> str | Non
 
 def _sweeper_params(conf_dir: Path, config_name: str, overrides: list[str]) -> dict[str, str]:
     try:
-        return params_of(_compose(conf_dir, config_name, overrides, with_hydra=True))
+        return params_of(_compose(conf_dir, config_name, overrides))
     except Exception:  # the job's own error is reported first
         return {}
 
 
-def _compose(conf_dir: Path, config_name: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:
+def _compose(conf_dir: Path, config_name: str, overrides: list[str]) -> DictConfig:
     with initialize_config_dir(str(conf_dir.resolve()), version_base="1.3"):
-        return compose(config_name, overrides=overrides, return_hydra_config=with_hydra)
-
-
-def _composes(conf_dir: Path, config_name: str, overrides: list[str]) -> bool:
-    try:
-        _compose(conf_dir, config_name, overrides)
-    except Exception:  # any failure means no
-        return False
-    return True
+        return compose(config_name, overrides=overrides, return_hydra_config=True)
 
 
 def composition_error(conf_dir: Path, config_name: str, overrides: list[str]) -> str | None:
     """What is wrong with ``overrides``, in one line, or None if they compose."""
+
+    def composes(lines: list[str]) -> bool:
+        try:
+            _compose(conf_dir, config_name, lines)
+        except Exception:  # any failure means no
+            return False
+        return True
+
     try:
         _compose(conf_dir, config_name, overrides)
     except MissingConfigException as e:
         group, _, option = (e.missing_cfg_file or "").rpartition("/")
         allowed = ", ".join(e.options or [])
         return f"{group or 'config'}={option}: no such option; allowed: {allowed}" if allowed else _one_line(e)
-    except ConfigCompositionException as e:
-        key = re.search(r"override '([^']+)'", str(e))
-        if key and isinstance(e.__cause__, ConfigAttributeError | ConfigKeyError):
-            return _explain(conf_dir, config_name, overrides, next(o for o in overrides if _key(o) == key.group(1)))
-        appended = re.search(r"An item is already at '([^']+)'", str(e))
-        return (appended and _appended_through_a_value(conf_dir, config_name, overrides, appended[1])) or _one_line(e)
-    except Exception as e:  # OmegaConf's own (a key through a list or null), Hydra's group=null: find the override
-        culprit = next((o for o in overrides if not _composes(conf_dir, config_name, [o])), None)
+    except Exception as e:  # Hydra's or OmegaConf's: find the override to blame, and say what it runs into
+        named = re.search(r"(?:override|An item is already at) '([^']+)'", str(e))
+        culprit = next((o for o in overrides if named and _key(o) == named[1]), None) or next(
+            (o for o in overrides if not composes([o])), None
+        )
         if culprit is None:
             return _one_line(e)
-        options = group_options(conf_dir, _key(culprit))
-        if options:  # scheduler=null: a group takes an option's name
+        if options := group_options(conf_dir, _key(culprit)):  # scheduler=null: a group takes an option's name
             return f"{culprit}: {_key(culprit)} is a config group; allowed: {', '.join(options)}"
-        return _explain(conf_dir, config_name, overrides, culprit)
-    return _added_through_a_value(conf_dir, config_name, overrides)
+        others = [o for o in overrides if o != culprit and composes([o])]
+        try:
+            cfg = _compose(conf_dir, config_name, others)
+        except Exception:  # the others need each other: nothing better to say than Hydra
+            return f"{culprit}: {_one_line(e)}"
+        return _explain(cfg, culprit, others, composes) or _one_line(e)
+    # + and ++ compose through an interpolation by replacing it: the model would get {lr: 7} as its optimizer.
+    for i, line in enumerate(overrides):
+        if line.startswith("+") and "." in _key(line):
+            try:  # the config as this override finds it: what comes before it, in Hydra's order
+                cfg = _compose(conf_dir, config_name, overrides[:i])
+            except Exception:  # an earlier override needs a later one: nothing to tell
+                continue
+            blocked = _walk(cfg, _key(line))[2]
+            if blocked and not is_null(blocked[1]):
+                return _through(line, *blocked, [*overrides[:i], *overrides[i + 1 :]], composes)
+    return None
 
 
 def _key(line: str) -> str:
     return line.split("=", 1)[0].lstrip("+~")
 
 
-def _explain(conf_dir: Path, config_name: str, overrides: list[str], line: str) -> str:
-    others = [o for o in overrides if o != line]
-    try:
-        cfg = _compose(conf_dir, config_name, others, with_hydra=True)
-    except HydraException:  # another override is wrong too (foo=1 bar=2): the config without those
-        others = [o for o in others if _composes(conf_dir, config_name, [o])]
-        try:
-            cfg = _compose(conf_dir, config_name, others, with_hydra=True)
-        except HydraException:
-            return f"{line}: no such key; a new key needs a +: +{line}"
-    return unknown_key(cfg, line, _key(line), others, lambda o: _composes(conf_dir, config_name, o))
+def _walk(cfg: DictConfig, key: str) -> tuple[int, DictConfig, tuple[str, object] | None]:
+    """How many parts of ``key`` (but the last) name mappings, the deepest of them, and what stopped the walk
+    where a part holds a value, null or an interpolation instead of keys. Resolves nothing: ``${hydra:…}``
+    cannot resolve outside a run."""
+    parts = key.split(".")
+    node = cfg
+    for depth, part in enumerate(parts[:-1]):
+        child = child_node(node, part)
+        if child is None:
+            return depth, node, None
+        if not holds_keys(child) or not isinstance(child, DictConfig):
+            return depth, node, (".".join(parts[: depth + 1]), child)
+        node = child
+    return len(parts) - 1, node, None
 
 
-def _added_through_a_value(conf_dir: Path, config_name: str, overrides: list[str]) -> str | None:
-    """``+``/``++`` compose even through an interpolation or a value, replacing it: ``++model.optimizer.lr=1``
-    would swap ``${optimizer}`` for ``{lr: 1}``. Below null is allowed: that makes a new mapping."""
-    for i, line in enumerate(overrides):
-        if not (line.startswith("+") and "." in _key(line)):
-            continue
-        try:  # the config as this override finds it: what comes before it, in Hydra's order
-            cfg = _compose(conf_dir, config_name, overrides[:i], with_hydra=True)
-        except Exception:  # an earlier override needs a later one (a key a later + adds): nothing to tell
-            continue
-        blocked = blocked_at(cfg, _key(line))
-        if blocked and not is_null(blocked[1]):
-            rest = [o for o in overrides if o != line]
-            return through_a_value(line, _key(line), *blocked, rest, lambda o: _composes(conf_dir, config_name, o))
-    return None
+def _explain(cfg: DictConfig, line: str, others: list[str], composes: Composes) -> str | None:
+    """``line``'s key is not in ``cfg``: the nearest key there, or what is in the way; None if it is there."""
+    key = _key(line)
+    depth, node, blocked = _walk(cfg, key)
+    if blocked:
+        return _through(line, *blocked, others, composes)
+    parts = key.split(".")
+    parent, missing = ".".join(parts[:depth]), parts[depth]
+    keys = [str(k) for k in node if not str(k).startswith("_")]
+    if missing in keys and depth == len(parts) - 1:
+        return None  # it exists: Hydra's own line says what to do about the +
+    prefix = f"{parent}." if parent else ""
+    if close := difflib.get_close_matches(missing, keys, n=1):
+        known = f"did you mean {prefix}{close[0]}?"
+    else:
+        known = f"allowed: {', '.join(keys)}" if keys else f"{parent or 'the config'} has no keys to set"
+    return f"{line}: no such key {prefix}{missing}; {known} (a new key needs a +: +{line.lstrip('+')})"
 
 
-def _appended_through_a_value(conf_dir: Path, config_name: str, overrides: list[str], key: str) -> str | None:
-    """``+model.optimizer.lr=1``: Hydra refuses to add a key that exists, here through ``${optimizer}``; the
-    hint points to the key to set (``optimizer.lr=1``) rather than to ``++``, which would replace the reference."""
-    line = next((o for o in overrides if o.startswith("+") and _key(o) == key), None)
-    if line is None:
-        return None
-    others = [o for o in overrides if o != line]
-    try:
-        cfg = _compose(conf_dir, config_name, others, with_hydra=True)
-    except Exception:  # another override's error is reported instead
-        return None
-    blocked = blocked_at(cfg, key)
-    if blocked is None:  # a plain existing key: Hydra's own message says to drop the +
-        return None
-    bare = line.lstrip("+")
-    message = through_a_value(bare, key, *blocked, others, lambda o: _composes(conf_dir, config_name, o))
-    return line + message[len(bare) :]
+def _through(line: str, where: str, node: object, others: list[str], composes: Composes) -> str:
+    """``line``'s key goes through ``where``, which holds a value or an interpolation: no keys below it."""
+    raw = raw_value(node)
+    reference = re.fullmatch(r"\$\{([\w.]+)\}", str(raw))
+    if reference:  # model.optimizer is ${optimizer}: the key to set is optimizer.lr
+        plus = line[: len(line) - len(line.lstrip("+"))]
+        rest = f"{reference[1]}{_key(line)[len(where) :]}={line.partition('=')[2]}"
+        for there in (f"{plus}{rest}", rest):  # a + on a key that exists there is refused: then without it
+            if composes([*others, there]):
+                return f"{line}: {where} is {raw}; set the key there: {there}"
+    shown = "null" if raw is None else raw
+    return f"{line}: no such key {_key(line)}; {where} holds {shown}, not keys"
 
 
 def _one_line(error: Exception) -> str:
