@@ -1,0 +1,90 @@
+"""mlplab.compat holds every private API of Lightning, OmegaConf and torch that mlplab uses: these tests fail
+as soon as an upgrade renames or reshapes one of them, instead of a run breaking silently."""
+
+import inspect
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+from omegaconf import OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+
+from mlplab.compat import lightning as compat_lightning
+from mlplab.compat import omegaconf as compat_omegaconf
+from mlplab.compat.tensorboard import file_writer
+
+
+def test_lightnings_launcher_still_starts_children_through_the_method_we_replace() -> None:
+    assert list(inspect.signature(_SubprocessScriptLauncher._call_children_scripts).parameters) == ["self"]
+    assert callable(_SubprocessScriptLauncher._check_can_spawn_children)
+    started: list[object] = []
+    with compat_lightning.children_started_by(started.append):
+        launcher = _SubprocessScriptLauncher.__new__(_SubprocessScriptLauncher)
+        launcher._call_children_scripts()
+    assert started == [launcher]
+    assert _SubprocessScriptLauncher._call_children_scripts is not None  # put back
+    with pytest.raises(AttributeError):  # the original is back: it needs a real launcher
+        launcher._call_children_scripts()
+
+
+def test_the_trainer_still_keeps_use_distributed_sampler_on_its_accelerator_connector() -> None:
+    trainer = L.Trainer(use_distributed_sampler=False, logger=False, enable_checkpointing=False)
+    assert compat_lightning.uses_distributed_sampler(trainer) is False
+
+
+def test_lightnings_loop_progress_keys_are_the_ones_the_epoch_end_fix_edits(tmp_path) -> None:
+    class Tiny(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(1, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(torch.ones(2, 1), batch_size=1))
+    loops = trainer._checkpoint_connector.dump_checkpoint()["loops"]
+    fit = loops["fit_loop"]
+    for progress in (fit["epoch_loop.batch_progress"], fit["epoch_progress"]):
+        assert {"ready", "started", "processed", "completed"} <= set(progress["current"])
+        assert {"ready", "started", "processed", "completed"} <= set(progress["total"])
+    assert "is_last_batch" in fit["epoch_loop.batch_progress"]
+    assert "_batches_that_stepped" in fit["epoch_loop.state_dict"]
+
+
+def test_model_checkpoint_still_has_the_private_methods_its_subclass_calls() -> None:
+    for name in (
+        "_should_save_on_train_epoch_end",
+        "_should_skip_saving_checkpoint",
+        "_save_last_checkpoint",
+        "_monitor_candidates",
+    ):
+        assert callable(getattr(ModelCheckpoint, name)), name
+
+
+def test_omegaconf_nodes_still_answer_without_resolving() -> None:
+    cfg = OmegaConf.create({"model": {"optimizer": "${optimizer}"}, "optimizer": {"lr": 1}, "none": None})
+    node = compat_omegaconf.child_node(cfg.model, "optimizer")
+    assert node is not None and compat_omegaconf.raw_value(node) == "${optimizer}"
+    assert not compat_omegaconf.holds_keys(node)  # an interpolation, whatever it points to
+    assert compat_omegaconf.is_null(compat_omegaconf.child_node(cfg, "none"))
+    assert compat_omegaconf.holds_keys(compat_omegaconf.child_node(cfg, "optimizer"))
+    assert compat_omegaconf.child_node(cfg, "missing") is None
+
+
+def test_summary_writer_still_hands_out_its_file_writer(tmp_path) -> None:
+    writer = SummaryWriter(tmp_path)
+    assert hasattr(file_writer(writer), "add_summary")
+    writer.close()
