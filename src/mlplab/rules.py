@@ -93,9 +93,9 @@ def _matches_type(value: Any, hint: Any) -> bool:
         return checks[hint](value)
     base = typing.get_origin(hint) or hint
     if base in (list, tuple, Sequence) or (inspect.isclass(base) and issubclass(base, Sequence) and base is not str):
-        return isinstance(value, (list, tuple))
+        return isinstance(value, Sequence) and not isinstance(value, str)  # OmegaConf's ListConfig too
     if base in (dict, Mapping):
-        return isinstance(value, dict)
+        return isinstance(value, Mapping)
     return True
 
 

@@ -105,6 +105,11 @@ def job_output_dir() -> str:
     return os.getcwd()
 
 
+def datasets_dir() -> str:
+    """The public tables shipped with the package (src/mlplab/datasets), wherever it is installed."""
+    return str(Path(__file__).resolve().parents[1] / "datasets")
+
+
 def register() -> None:
     """Idempotent: scripts and tests may both call it."""
     if not OmegaConf.has_resolver("run_id"):
@@ -115,6 +120,8 @@ def register() -> None:
         OmegaConf.register_new_resolver("rank_suffix", rank_suffix)
     if not OmegaConf.has_resolver("job_output_dir"):
         OmegaConf.register_new_resolver("job_output_dir", job_output_dir)  # not cached: a multirun's jobs differ
+    if not OmegaConf.has_resolver("datasets_dir"):
+        OmegaConf.register_new_resolver("datasets_dir", datasets_dir, use_cache=True)
     if not OmegaConf.has_resolver("cwd"):
         # Like ${hydra:runtime.cwd} (runs never chdir), but also resolvable while a multirun sweeper
         # builds hydra.sweep.dir, before Hydra's runtime config exists.

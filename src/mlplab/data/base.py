@@ -21,11 +21,29 @@ from mlplab.rules import FRACTION, Rule, checked, is_int, one_of
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*", category=PossibleUserWarning)
 
 STAGES = ("train", "val", "test")
+TASKS = ("regression", "classification")
 BATCH = Rule(lambda v: is_int(v) and v >= 1, "a positive integer, or null for full batch")
 EVAL_BATCH = Rule(BATCH.test, "a positive integer, or null for data.batch_size")
 
 
-def check_fractions(fractions: tuple[float, float, float]) -> None:
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+Fractions = tuple[float, float, float]
+
+
+def resolve_fractions(train: float | None, val: float | None, test: float | None) -> Fractions:
+    """Fractions left null share what the others leave, in the default 80/10/10 proportions: give any two
+    and the third is the rest."""
+    given = (train, val, test)
+    left = 1.0 - sum(f for f in given if f is not None)
+    weight = sum(d for f, d in zip(given, DEFAULT_FRACTIONS, strict=True) if f is None)
+    train, val, test = (
+        f if f is not None else max(left, 0.0) * d / weight for f, d in zip(given, DEFAULT_FRACTIONS, strict=True)
+    )
+    check_fractions((train, val, test))
+    return train, val, test
+
+
+def check_fractions(fractions: Fractions) -> None:
     if abs(sum(fractions) - 1.0) > 1e-6:
         raise UserError(
             f"data.train_fraction/val_fraction/test_fraction={list(fractions)}: sum to {sum(fractions):g}; "
@@ -36,6 +54,17 @@ def check_fractions(fractions: tuple[float, float, float]) -> None:
 def split_sizes(n: int, fractions: tuple[float, float, float]) -> dict[str, int]:
     n_train, n_val = round(fractions[0] * n), round(fractions[1] * n)
     return {"train": n_train, "val": n_val, "test": n - n_train - n_val}
+
+
+def split_groups(groups: list[Tensor], fractions: Fractions) -> dict[str, Tensor]:
+    """Each group (all samples, or one class) split by ``fractions``, in the group's own (seeded) order."""
+    parts: dict[str, list[Tensor]] = {s: [] for s in STAGES}
+    for group in groups:
+        sizes = split_sizes(len(group), fractions)
+        parts["train"].append(group[: sizes["train"]])
+        parts["val"].append(group[sizes["train"] : len(group) - sizes["test"]])
+        parts["test"].append(group[len(group) - sizes["test"] :])
+    return {s: torch.cat(p) for s, p in parts.items()}
 
 
 def check_split_sizes(source: str, sizes: dict[str, int], fractions: tuple[float, float, float]) -> None:
@@ -76,17 +105,21 @@ class TensorDataModule(L.LightningDataModule):
         eval_batch_size: Annotated[
             int | None, Rule(BATCH.test, "a positive integer, or null for data.batch_size")
         ] = None,
-        train_fraction: Annotated[float, Rule(lambda v: 0 < v <= 1, "a number above 0, up to 1")] = 0.8,
-        val_fraction: Annotated[float, FRACTION] = 0.1,
-        test_fraction: Annotated[float, FRACTION] = 0.1,
+        train_fraction: Annotated[float | None, Rule(lambda v: 0 < v <= 1, "a number above 0, up to 1")] = None,
+        val_fraction: Annotated[float | None, FRACTION] = None,
+        test_fraction: Annotated[float | None, FRACTION] = None,
         shuffle: bool = True,
         drop_last: bool = False,
         split_seed: int = 0,
         on_device: Annotated[bool | str, one_of(True, False, "auto")] = "auto",
+        task: Annotated[str, one_of(*TASKS)] = "regression",
+        standardize: bool = False,
     ) -> None:
         super().__init__()
-        fractions = (train_fraction, val_fraction, test_fraction)
-        check_fractions(fractions)
+        fractions = resolve_fractions(train_fraction, val_fraction, test_fraction)
+        self.task = task
+        self.standardize = standardize  # the model standardizes (its buffers); recorded here for the config
+        self.classes: list[int | str] | None = None  # the labels, in class-index order (classification)
         self.on_device = on_device
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size if eval_batch_size is not None else batch_size
@@ -98,7 +131,20 @@ class TensorDataModule(L.LightningDataModule):
 
     @abstractmethod
     def load(self) -> tuple[Tensor, Tensor]:
-        """All samples as float32 ``(x, y)`` of shapes ``(n, in_dim)`` and ``(n, out_dim)``."""
+        """All samples as float32 ``(x, y)`` of shapes ``(n, in_dim)`` and ``(n, out_dim)``; for classification,
+        ``y`` is int64 class indices of shape ``(n,)`` and ``self.classes`` holds their labels."""
+
+    @property
+    def sizes(self) -> dict[str, object]:
+        """What the model needs to know of the data, read once it is loaded: the net's sizes (and labels)."""
+        x, y = self.splits["train"].x, self.splits["train"].y
+        if self.task == "classification":
+            return {"in_dim": x.shape[1], "out_dim": len(self.classes or []), "classes": self.classes}
+        return {"in_dim": x.shape[1], "out_dim": y.shape[1]}
+
+    def training_rows(self) -> tuple[Tensor, Tensor]:
+        """The training split, whose statistics standardize inputs and targets."""
+        return self.splits["train"].x, self.splits["train"].y
 
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
@@ -114,18 +160,25 @@ class TensorDataModule(L.LightningDataModule):
         x, y = self.load()
         n = len(x)
         order = self.split_order(n)
-        sizes = split_sizes(n, self.fractions)
-        check_split_sizes(self.source, sizes, self.fractions)
-        # Also per process when the loader is made; here already, so a file too small is refused at setup.
-        check_one_batch(self.source, sizes["train"], self.batch_size, self.drop_last)
-        n_train, n_val = sizes["train"], sizes["val"]
-        bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n)}
-        for name, (lo, hi) in bounds.items():
-            if order is None:  # contiguous views: no copy of the data
+        if order is None:  # contiguous views: no copy of the data
+            sizes = split_sizes(n, self.fractions)
+            check_split_sizes(self.source, sizes, self.fractions)
+            bounds = {
+                "train": (0, sizes["train"]),
+                "val": (sizes["train"], n - sizes["test"]),
+                "test": (n - sizes["test"], n),
+            }
+            for name, (lo, hi) in bounds.items():
                 self.splits[name] = TensorPairDataset(x[lo:hi], y[lo:hi])
-            else:
-                idx = order[lo:hi].sort().values  # keep file order within a split
+        else:
+            groups = [order[y[order] == c] for c in y.unique()] if self.task == "classification" else [order]
+            parts = split_groups(groups, self.fractions)  # stratified: each class split in the same proportions
+            check_split_sizes(self.source, {s: len(i) for s, i in parts.items()}, self.fractions)
+            for name, idx in parts.items():
+                idx = idx.sort().values  # keep file order within a split
                 self.splits[name] = TensorPairDataset(x[idx].contiguous(), y[idx].contiguous())
+        # Also per process when the loader is made; here already, so a file too small is refused at setup.
+        check_one_batch(self.source, len(self.splits["train"]), self.batch_size, self.drop_last)
 
     def _place_on_accelerator(self) -> None:
         """Moves every split onto the GPU once, so steps gather batches there with no host-to-device copy.

@@ -1,4 +1,9 @@
-"""``x_data``/``y_data`` from the user's file (read by :mod:`mlplab.data.readers`), split into columns."""
+"""``x_data``/``y_data`` from the user's file (read by :mod:`mlplab.data.readers`), split into columns.
+
+Sizes come from the file: with ``target_columns`` alone, the features are all the other columns. Without
+either, the last column is the target (or, with ``in_dim``/``out_dim``, the first in_dim columns are the
+features and the next out_dim the targets).
+"""
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -8,21 +13,21 @@ import torch
 from torch import Tensor
 
 from mlplab.data.base import TensorDataModule
-from mlplab.data.readers import DataFileError, check_values, read_file
+from mlplab.data.readers import DataFileError, check_values, numeric, read_file
 from mlplab.rules import Positive, checked
 
 Column = int | str
 
 
 class FileDataModule(TensorDataModule):
-    """Reads one file; a single table is split into feature and target columns."""
+    """Reads one file; a table is split into feature and target (or label) columns."""
 
     @checked("data")
     def __init__(
         self,
         path: str,
-        in_dim: Positive = 4,
-        out_dim: Positive = 4,
+        in_dim: Positive | None = None,
+        out_dim: Positive | None = None,
         feature_columns: Sequence[Column] | None = None,
         target_columns: Sequence[Column] | None = None,
         x_key: str = "x",
@@ -35,63 +40,103 @@ class FileDataModule(TensorDataModule):
         self.feature_columns = list(feature_columns) if feature_columns is not None else None
         self.target_columns = list(target_columns) if target_columns is not None else None
         self.x_key, self.y_key = x_key, y_key
+        self.feature_names: list[str] | None = None  # the header's names, for predict to match inputs by
+        self.target_names: list[str] | None = None
 
     @property
     def source(self) -> str:
         return f"data.path={self.path}"
 
-    def _columns(self, spec: list[Column] | None, default: range, header: list[str] | None, key: str) -> list[int]:
-        if spec is None:
-            return list(default)
+    def load(self) -> tuple[Tensor, Tensor]:
+        contents = read_file(self.path, "data.path", self.x_key, self.y_key)
+        if contents.y is None:
+            x, y = self._split_table(np.asarray(contents.x), contents.header)
+        else:
+            x, y = np.asarray(contents.x), np.asarray(contents.y)
+            x = numeric(x, self.source, "features")
+        return self._check(x, y)
+
+    def _columns(self, spec: list[Column], header: list[str] | None, key: str, width: int) -> list[int]:
         out = []
         for c in spec:
             if isinstance(c, str):
                 if header is None or c not in header:
                     raise DataFileError(f"data.{key}: column {c!r} not in the header of {self.path} ({header})")
                 out.append(header.index(c))
+            elif not -width <= int(c) < width:
+                raise DataFileError(f"data.{key}: column {c} out of range for the {width} columns of {self.path}")
             else:
-                out.append(int(c))
+                out.append(int(c) % width)
         return out
-
-    def load(self) -> tuple[Tensor, Tensor]:
-        contents = read_file(self.path, "data.path", self.x_key, self.y_key)
-        x, y = contents.x, contents.y
-        if y is None:
-            x, y = self._split_table(np.asarray(x), contents.header)
-        return self._check(np.asarray(x), np.asarray(y))
 
     def _split_table(self, table: np.ndarray, header: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
         if table.ndim != 2:
             raise DataFileError(f"data.path={self.path}: expected a 2-D table, got shape {table.shape}")
         width = table.shape[1]
-        feats = self._columns(self.feature_columns, range(self.in_dim), header, "feature_columns")
-        targs = self._columns(
-            self.target_columns, range(self.in_dim, self.in_dim + self.out_dim), header, "target_columns"
-        )
-        if self.feature_columns is None and self.target_columns is None and width != self.in_dim + self.out_dim:
+        if self.target_columns is not None:
+            targets = self._columns(self.target_columns, header, "target_columns", width)
+        elif self.feature_columns is None and self.in_dim is not None and self.out_dim is not None:
+            if width != self.in_dim + self.out_dim:
+                raise DataFileError(
+                    f"data.path={self.path}: {width} columns, expected in_dim + out_dim = {self.in_dim} + "
+                    f"{self.out_dim}; set data.target_columns (the features are then all the others)"
+                )
+            targets = list(range(self.in_dim, width))
+        else:
+            targets = list(range(width - (self.out_dim or 1), width))
+        if self.feature_columns is not None:
+            features = self._columns(self.feature_columns, header, "feature_columns", width)
+        else:
+            features = [c for c in range(width) if c not in targets]
+        if not features:
+            raise DataFileError(f"data.path={self.path}: no feature columns left beside the targets {targets}")
+        if header is not None:
+            self.feature_names = [header[c] for c in features]
+            self.target_names = [header[c] for c in targets]
+        return numeric(table[:, features], self.source, "features", self.feature_names), table[:, targets]
+
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        """Regression: float targets. Classification: one label column (integers or strings) as class indices."""
+        if self.task == "regression":
+            return numeric(y, self.source, "targets", self.target_names)
+        if y.ndim == 2 and y.shape[1] != 1:
             raise DataFileError(
-                f"data.path={self.path}: {width} columns, expected in_dim + out_dim = "
-                f"{self.in_dim} + {self.out_dim}; set data.feature_columns/target_columns to pick them"
+                f"{self.source}: classification takes one label column, got {y.shape[1]}; allowed: "
+                "data.target_columns=[LABEL]"
             )
-        bad = [c for c in feats + targs if not -width <= c < width]
-        if bad:
-            raise DataFileError(f"data.path={self.path}: columns {bad} out of range for {width} columns")
-        return table[:, feats], table[:, targs]
+        labels = y.reshape(-1)
+        try:  # integers stay integers (1.0 in a CSV is 1); anything else is a name
+            as_float = labels.astype(np.float64)
+            if np.all(as_float == np.round(as_float)):
+                labels = as_float.astype(np.int64)
+        except ValueError:
+            labels = labels.astype(str)
+        classes, index = np.unique(labels, return_inverse=True)
+        if len(classes) < 2:
+            raise DataFileError(f"{self.source}: one class only ({classes.tolist()}); classification needs two")
+        self.classes = classes.tolist()
+        return index.astype(np.int64)
 
     def _check(self, x: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor]:
         if x.ndim == 1:
             x = x[:, None]
-        if y.ndim == 1:
+        if y.ndim == 1 and self.task == "regression":
             y = y[:, None]
         if len(x) == 0:
             raise DataFileError(f"data.path={self.path}: holds no samples")
         if len(x) != len(y):
             raise DataFileError(f"data.path={self.path}: {len(x)} feature rows but {len(y)} target rows")
-        if x.shape[1] != self.in_dim or y.shape[1] != self.out_dim:
+        y = self._targets(y)
+        width = y.shape[1] if y.ndim == 2 else None
+        wanted = (self.in_dim, self.out_dim if self.task == "regression" else None)
+        if any(w is not None and w != got for w, got in zip(wanted, (x.shape[1], width), strict=True)):
             raise DataFileError(
-                f"data.path={self.path}: features x targets are {x.shape[1]} x {y.shape[1]} wide, "
-                f"expected data.in_dim={self.in_dim} x data.out_dim={self.out_dim}"
+                f"data.path={self.path}: features x targets are {x.shape[1]} x {width} wide, expected "
+                f"data.in_dim={self.in_dim} x data.out_dim={self.out_dim}; allowed: data.in_dim=null "
+                "data.out_dim=null (sizes from the file)"
             )
         check_values(self.source, "features", x)
-        check_values(self.source, "targets", y)
-        return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+        if self.task == "regression":
+            check_values(self.source, "targets", y)
+            return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+        return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)

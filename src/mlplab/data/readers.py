@@ -3,9 +3,8 @@
 Errors name the config key the path came from (``data.path``, ``input``) and what is wrong with the file.
 """
 
+import csv
 import pickle
-import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,32 +56,45 @@ def read_file(path: Path, key: str, x_key: str = "x", y_key: str = "y") -> Conte
 
 
 def _read_csv(path: Path, where: str) -> Contents:
-    with path.open() as f:
-        first = f.readline()
-    if not first.strip():
+    with path.open(newline="") as f:
+        rows = [[cell.strip() for cell in row] for row in csv.reader(f) if any(cell.strip() for cell in row)]
+    if not rows:
         raise DataFileError(f"{where}: the file is empty")
-    cells = [c.strip() for c in first.split(",")]
     header = None
     try:
-        [float(c) for c in cells]
+        [float(c) for c in rows[0]]
     except ValueError:
-        header = cells
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
-            table = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, dtype=np.float64, ndmin=2)
-    except ValueError as e:
-        # numpy's own advice ("use `usecols`...") is about its API, not about the user's file.
-        problem = str(e).split("; use `usecols`")[0].rstrip(".")
-        # numpy counts data rows from 0 here; users look for the file's line (from 1, header included).
-        cell = re.search(r"at row (\d+), column (\d+)", problem)
-        if cell and problem.startswith("could not convert"):
-            line = int(cell.group(1)) + 1 + (1 if header else 0)
-            problem = problem[: cell.start()] + f"on line {line}, column {cell.group(2)}"
-        raise DataFileError(f"{where}: not a numeric CSV table ({problem})") from None
-    if table.size == 0:
+        header, rows = rows[0], rows[1:]
+    if not rows:
         raise DataFileError(f"{where}: a header row but no data rows")
-    return Contents(table, None, header)
+    widths = {len(r) for r in rows} | ({len(header)} if header else set())
+    if len(widths) > 1:
+        line = next(i for i, r in enumerate(rows) if len(r) != len(header or rows[0])) + 1 + (header is not None)
+        raise DataFileError(
+            f"{where}: rows of different lengths ({sorted(widths)} cells; first odd one on line {line})"
+        )
+    table = np.array(rows, dtype=object)
+    try:  # the common case: all numbers, read once as floats
+        return Contents(table.astype(np.float64), None, header)
+    except ValueError:  # some text columns (labels): kept as text, converted where a column is used
+        return Contents(table, None, header)
+
+
+def numeric(a: np.ndarray, where: str, name: str, columns: list[str] | None = None) -> np.ndarray:
+    """``a`` as float64; a cell that is no number is named by its column and the file's line."""
+    try:
+        return np.asarray(a, dtype=np.float64)
+    except (ValueError, TypeError):
+        pass
+    for (row, col), cell in np.ndenumerate(a):
+        try:
+            float(cell)
+        except (ValueError, TypeError):
+            column = repr(columns[col]) if columns else str(col)
+            raise DataFileError(
+                f"{where}: {name} must be numeric; column {column} holds {cell!r} in data row {row + 1}"
+            ) from None
+    raise DataFileError(f"{where}: {name} must be numeric")
 
 
 def _read_numpy(path: Path, where: str, x_key: str, y_key: str) -> Contents:

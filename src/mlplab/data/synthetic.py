@@ -23,7 +23,8 @@ def teacher_weights(in_dim: int, out_dim: int, generator: torch.Generator, width
 
 
 class SyntheticDataModule(TensorDataModule):
-    """Made offline from its own ``seed``; ``noise_variance`` is the lowest MSE any model can reach."""
+    """Made offline from its own ``seed``; ``noise_variance`` is the lowest MSE any model can reach. With
+    ``task=classification`` the label is the teacher's noisy argmax over ``out_dim`` classes."""
 
     @checked("data")
     def __init__(
@@ -49,8 +50,8 @@ class SyntheticDataModule(TensorDataModule):
         return f"data.num_samples={self.num_samples}"
 
     @property
-    def noise_variance(self) -> float:
-        return self.noise_std**2
+    def noise_variance(self) -> float | None:
+        return self.noise_std**2 if self.task == "regression" else None
 
     def load(self) -> tuple[Tensor, Tensor]:
         g = torch.Generator().manual_seed(self.seed)
@@ -67,6 +68,9 @@ class SyntheticDataModule(TensorDataModule):
             rows = slice(lo, hi)
             torch.matmul(torch.addmm(b1, x[rows], w1).tanh_(), w2, out=y[rows])
             y[rows].add_(torch.randn(y[rows].shape, generator=g), alpha=self.noise_std)
+        if self.task == "classification":  # the teacher's noisy scores pick the class: out_dim classes
+            self.classes = list(range(self.out_dim))
+            return x, y.argmax(dim=1)
         return x, y
 
     def split_order(self, n: int) -> None:

@@ -10,18 +10,22 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 
 from mlplab.config.schema import validate_config
 from mlplab.errors import UserError
+from mlplab.model.mlp_module import MLPModule
 from mlplab.run.checkpoints import check_fits, load_checkpoint, resolve_ckpt_path
 from mlplab.run.console_noise import quiet_dependencies
 from mlplab.run.results import to_floats, write_metrics_json
 from mlplab.tasks.components import build_callbacks, build_loggers, has_progress_bar
 
 
-def load_model(cfg: DictConfig, ckpt_path: str) -> L.LightningModule:
+def load_model(cfg: DictConfig, ckpt_path: str) -> MLPModule:
     """The model as saved: sizes come from the checkpoint's hyperparameters, not from the config."""
     ckpt = load_checkpoint(ckpt_path)
-    model_cls = get_class(cfg.model._target_)
+    saved = ckpt.get("mlplab_module")  # the class it was trained as; only mlplab's own are taken from a file
+    model_cls = get_class(saved if isinstance(saved, str) and saved.startswith("mlplab.model.") else cfg.model._target_)
     hparams = ckpt.get("hyper_parameters", {})
     model = model_cls(**hparams)
+    if not isinstance(model, MLPModule):
+        raise UserError(f"model._target_={cfg.model._target_}: not one of mlplab's LightningModules (mlplab.model)")
     check_fits(ckpt, model, ckpt_path)
     model.load_state_dict(ckpt["state_dict"])
     return model

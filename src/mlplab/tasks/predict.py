@@ -1,24 +1,36 @@
 """Predictions of a checkpoint's model on the samples in a file: ``.csv``, ``.npy`` or ``.pt`` in and out."""
 
+import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from mlplab.data.readers import check_values, read_file
+from mlplab.data.readers import check_values, numeric, read_file
 from mlplab.errors import UserError
-from mlplab.run.checkpoints import resolve_ckpt_path
+from mlplab.model.mlp_module import MLPModule
+from mlplab.run.checkpoints import load_checkpoint, resolve_ckpt_path
 from mlplab.tasks.evaluate import load_model
 
 OUTPUT_FORMATS = (".csv", ".npy", ".pt")
 
 
-def read_inputs(path: Path, in_dim: int) -> Tensor:
-    """The samples in ``path`` as float32 ``(n, in_dim)``; errors name the file and the expected shape."""
+def read_inputs(path: Path, in_dim: int, names: list[str] | None = None) -> Tensor:
+    """The samples in ``path`` as float32 ``(n, in_dim)``. A CSV with a header gives the checkpoint's feature
+    columns by name (any order; other columns, such as the target, are ignored)."""
     contents = read_file(path, "input")
     array = np.asarray(contents.x)
+    if names and contents.header:
+        missing = [n for n in names if n not in contents.header]
+        if missing:
+            raise UserError(
+                f"input={path}: no column {', '.join(map(repr, missing))}; the checkpoint's model takes the "
+                f"columns {names} (by name, in any order)"
+            )
+        array = array[:, [contents.header.index(n) for n in names]]
     if array.ndim != 2 or array.shape[1] != in_dim:
         raise UserError(
             f"input={path}: samples of shape {tuple(array.shape)}, expected (n, {in_dim}): "
@@ -26,19 +38,28 @@ def read_inputs(path: Path, in_dim: int) -> Tensor:
         )
     if len(array) == 0:
         raise UserError(f"input={path}: holds no samples")
+    array = numeric(array, f"input={path}", "inputs", names)
     check_values(f"input={path}", "inputs", array)
     return torch.as_tensor(array, dtype=torch.float32)
 
 
-def write_outputs(path: Path, predictions: Tensor) -> None:
+def write_outputs(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """One column per target (or the label, and a probability per class); rows in the input's order."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
-        header = ",".join(f"y{i}" for i in range(predictions.shape[1]))
-        np.savetxt(path, predictions.numpy(), delimiter=",", header=header, comments="", fmt="%.8g")
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(columns)
+            cells = [[v if isinstance(v, str) else f"{v:.8g}" for v in col.tolist()] for col in columns.values()]
+            writer.writerows(zip(*cells, strict=True))
     elif path.suffix == ".npy":
-        np.save(path, predictions.numpy())
+        values = list(columns.values())
+        np.save(path, values[0] if len(values) == 1 else np.stack(values, axis=1))
     else:
-        torch.save(predictions, path)
+        torch.save(
+            {name: col.tolist() if col.dtype.kind in "OU" else torch.as_tensor(col) for name, col in columns.items()},
+            path,
+        )
 
 
 def pick_device(name: str) -> torch.device:
@@ -81,12 +102,26 @@ def predict(cfg: DictConfig) -> Tensor:
     if ckpt_path is None:
         raise UserError("ckpt_path: give the checkpoint to predict with, e.g. ckpt_path=logs/.../last.ckpt")
     model = load_model(cfg, ckpt_path)
-    in_dim = int(model.hparams["in_dim"])
-    x = read_inputs(Path(cfg.input), in_dim)
+    ckpt = load_checkpoint(ckpt_path)
+    x = read_inputs(Path(cfg.input), int(model.hparams["in_dim"]), ckpt.get("mlplab_feature_names"))
     device = pick_device(cfg.device)
-    net = model.net
-    assert isinstance(net, nn.Module)
-    predictions = predict_batched(net, x, cfg.batch_size, device)
-    write_outputs(output, predictions)
+    predictions = predict_batched(model.predictor(), x, cfg.batch_size, device)
+    write_outputs(output, _columns(model, ckpt, predictions, bool(cfg.get("probabilities", False))))
     print(f"Predictions: {output} {tuple(predictions.shape)} from {ckpt_path} on {device}")
     return predictions
+
+
+def _columns(model: MLPModule, ckpt: dict[str, Any], out: Tensor, probabilities: bool) -> dict[str, np.ndarray]:
+    """Regression: one column per target, named as in the training file. Classification: the predicted label
+    as the file wrote it, and with ``probabilities`` one ``p_<label>`` column per class."""
+    names = ckpt.get("mlplab_target_names")
+    classes = model.hparams.get("classes")
+    if classes is None:
+        names = names if names and len(names) == out.shape[1] else [f"y{i}" for i in range(out.shape[1])]
+        return {name: out[:, i].numpy() for i, name in enumerate(names)}
+    labels = np.array(classes)[out.argmax(dim=1).numpy()]
+    columns = {(names or ["label"])[0]: labels}
+    if probabilities:
+        p = out.softmax(dim=1).numpy()
+        columns.update({f"p_{c}": p[:, i] for i, c in enumerate(classes)})
+    return columns

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlplab.callbacks.divergence import DivergenceGuard
 from mlplab.callbacks.interrupt import InterruptCheckpoint
@@ -43,6 +43,23 @@ def make_trainer(
     return trainer
 
 
+def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
+    """``cfg.model``; sizes it leaves null (a file's columns, its classes) are read from the data first."""
+    if all(cfg.model.get(k) is not None for k in ("in_dim", "out_dim")):
+        return instantiate(cfg.model)
+    datamodule.setup("fit")
+    sizes = getattr(datamodule, "sizes", {})
+    model: L.LightningModule = instantiate(cfg.model, **{k: v for k, v in sizes.items() if cfg.model.get(k) is None})
+    with open_dict(cfg):  # the sizes read from the data go into the saved config and the HParams too
+        for key in ("in_dim", "out_dim"):
+            if cfg.data.get(key) is None:
+                cfg.data[key] = int(model.hparams[key])
+    saved = Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"
+    if saved.is_file() and getattr(rank_zero_only, "rank", 0) == 0:
+        OmegaConf.save(cfg, saved)
+    return model
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Runs one experiment described by ``cfg`` and returns its final metrics."""
     validate_config(cfg)  # before anything is built or written
@@ -55,7 +72,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), output_dir, training=True)
     datamodule: L.LightningDataModule = instantiate(cfg.data)
-    model: L.LightningModule = instantiate(cfg.model)
+    model = build_model(cfg, datamodule)
     if getattr(rank_zero_only, "rank", 0) == 0:
         print_model_summary(model, cfg.get("model_summary_depth", 2))
     purge_step = None
@@ -83,7 +100,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     checkpoint = trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
     best_path = checkpoint.best_model_path if checkpoint else ""
     if checkpoint is not None and checkpoint.best_model_score is not None:
-        metrics["val/loss_best"] = float(checkpoint.best_model_score)
+        metrics[f"{checkpoint.monitor}_best"] = float(checkpoint.best_model_score)
         metrics["best_epoch"] = float(load_checkpoint(best_path)["epoch"] + 1)
     if cfg.get("test", True):
         # Test the best checkpoint; without one (no checkpoint callback, or test-only) the current weights.
@@ -100,7 +117,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 def _report(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], output_dir: Path, best: str) -> None:
     for tb in tensorboard_loggers(trainer.loggers):
-        new = {k: v for k, v in metrics.items() if k in ("val/loss_best", "best_epoch")}
+        new = {k: v for k, v in metrics.items() if k.endswith("_best") or k == "best_epoch"}
         shown = {k: v for k, v in metrics.items() if "/" in k}
         log_hparams_with_metrics(tb, flat_hparams(cfg), shown, new, step=trainer.global_step)
     write_metrics_json(output_dir / "metrics.json", metrics)

@@ -1,0 +1,202 @@
+"""Real tables: the public tables shipped in src/mlplab/datasets, trained with data=file's defaults and only
+``data.target_columns`` given. Sizes come from the file, features and regression targets are standardized
+with the training split's statistics, and everything reported or predicted is in raw units."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import assert_error_line, compose_config, run_script
+from mlplab.data.file import FileDataModule
+from mlplab.run.checkpoints import load_checkpoint
+from mlplab.tasks.train import build_model, train
+
+DATASETS = Path(__file__).resolve().parents[1] / "src" / "mlplab" / "datasets"
+QUIET = ["trainer.enable_progress_bar=false", "logger=none"]
+
+
+def table(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def iris_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``experiment=iris``: string labels, sorted by class, as the README shows it."""
+    run_dir = tmp_path_factory.mktemp("iris") / "run"
+    run_script("train.py", "experiment=iris", "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}")
+    return run_dir
+
+
+shares_the_iris_run = pytest.mark.xdist_group("test_tables.iris")
+
+
+@pytest.mark.slow
+@shares_the_iris_run
+def test_iris_classifies_well_beside_its_least_squares_baseline(iris_run: Path) -> None:
+    metrics = json.loads((iris_run / "metrics.json").read_text())
+    assert metrics["test/acc"] >= 0.9 and metrics["val/acc"] >= 0.9
+    assert 0 <= metrics["test/f1"] <= 1 and "test/acc_least_squares" in metrics and "val/acc_best" in metrics
+    saved = OmegaConf.load(iris_run / ".hydra" / "config.yaml")
+    assert (saved.data.in_dim, saved.data.out_dim) == (4, 3)  # sizes read from the file, recorded
+    ckpt = load_checkpoint(iris_run / "checkpoints" / "last.ckpt")
+    assert ckpt["hyper_parameters"]["classes"] == ["setosa", "versicolor", "virginica"]
+    assert ckpt["mlplab_feature_names"] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    assert any("val_acc" in p.name for p in (iris_run / "checkpoints").iterdir())  # the task's monitor
+
+
+@pytest.mark.slow
+@shares_the_iris_run
+def test_predict_matches_columns_by_name_and_answers_with_the_files_labels(iris_run: Path, tmp_path: Path) -> None:
+    rows = list(csv.reader((DATASETS / "iris.csv").open()))
+    # Columns in another order, the label column kept: matched by name, the rest ignored.
+    order = [4, 3, 2, 1, 0]
+    source = table(tmp_path / "in.csv", [rows[0][i] for i in order], [[r[i] for i in order] for r in rows[1:]])
+    ckpt = iris_run / "checkpoints" / "last.ckpt"
+    out = tmp_path / "out.csv"
+    run_script("predict.py", f"ckpt_path={ckpt}", f"input={source}", f"output={out}", "probabilities=true")
+    got = list(csv.DictReader(out.open()))
+    assert list(got[0]) == ["species", "p_setosa", "p_versicolor", "p_virginica"]
+    assert len(got) == 150
+    right = sum(g["species"] == r[4] for g, r in zip(got, rows[1:], strict=True))
+    assert right / 150 >= 0.9
+    assert all(abs(sum(float(g[f"p_{c}"]) for c in ("setosa", "versicolor", "virginica")) - 1) < 1e-5 for g in got)
+    missing = table(tmp_path / "missing.csv", ["sepal_length", "petal_length"], [[5.1, 1.4]])
+    proc = run_script(
+        "predict.py", f"ckpt_path={ckpt}", f"input={missing}", f"output={tmp_path / 'x.csv'}", check=False
+    )
+    assert proc.returncode == 2
+    assert_error_line(proc.stderr, str(missing), "sepal_width", "petal_width")
+    assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.slow
+@shares_the_iris_run
+def test_onnx_export_takes_raw_inputs_and_gives_logits_or_probabilities(iris_run: Path, tmp_path: Path) -> None:
+    onnxruntime = pytest.importorskip("onnxruntime")
+    ckpt = iris_run / "checkpoints" / "last.ckpt"
+    x = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)  # raw cm: setosa, virginica
+    for probabilities in ("false", "true"):
+        path = tmp_path / f"m_{probabilities}.onnx"
+        run_script("export.py", f"ckpt_path={ckpt}", "format=onnx", f"output={path}", f"probabilities={probabilities}")
+        session = onnxruntime.InferenceSession(str(path))
+        out = session.run(None, {session.get_inputs()[0].name: x})[0]
+        assert out.argmax(axis=1).tolist() == [0, 2]
+        assert np.allclose(out.sum(axis=1), 1, atol=1e-5) == (probabilities == "true")
+
+
+@pytest.mark.slow
+def test_regression_on_a_raw_unit_table_is_near_least_squares(tmp_path: Path) -> None:
+    cfg = compose_config(
+        "train",
+        ["data=file", f"data.path={DATASETS / 'diabetes.csv'}", "data.target_columns=[progression]", *QUIET],
+        tmp_path,
+    )
+    metrics = train(cfg)
+    assert metrics["test/r2"] >= metrics["test/r2_least_squares"] - 0.05
+    assert metrics["test/mse"] > 100  # raw units: the target is in the hundreds, not standardized
+
+
+@pytest.mark.slow
+def test_three_raw_unit_targets_from_twenty_rows_predict_in_raw_units(tmp_path: Path) -> None:
+    targets = "data.target_columns=[weight,waist,pulse]"
+    cfg = compose_config("train", ["data=file", f"data.path={DATASETS / 'linnerud.csv'}", targets, *QUIET], tmp_path)
+    train(cfg)
+    out = tmp_path / "pred.csv"
+    run_script(
+        "predict.py",
+        f"ckpt_path={tmp_path / 'checkpoints' / 'last.ckpt'}",
+        f"input={DATASETS / 'linnerud.csv'}",
+        f"output={out}",
+    )
+    got = list(csv.DictReader(out.open()))
+    assert list(got[0]) == ["weight", "waist", "pulse"]
+    weights = [float(g["weight"]) for g in got]
+    assert 120 < np.mean(weights) < 230  # pounds, as in the file (mean 178)
+
+
+def test_standardization_uses_the_training_split_only_and_survives_a_constant_column(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = [[float(v), 7.0, float(v) * 3 + 100] for v in rng.normal(50, 10, 40)]
+    path = table(tmp_path / "t.csv", ["a", "constant", "y"], rows)
+    overrides = ["data=file", f"data.path={path}", "data.target_columns=[y]", "trainer.max_epochs=2", *QUIET]
+    train(compose_config("train", overrides, tmp_path))
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["state_dict"]  # buffers, in the checkpoint
+    data = FileDataModule(path=str(path), target_columns=["y"])
+    data.setup("fit")
+    x, y = data.training_rows()
+    assert torch.allclose(state["x_scale.mean"], x.mean(dim=0)) and torch.allclose(state["y_scale.mean"], y.mean(0))
+    assert not torch.allclose(state["x_scale.mean"][0], torch.tensor(rows)[:, 0].mean())  # no val/test rows
+    assert state["x_scale.std"][1] == 1  # the constant column: no division by zero
+    model = build_model(
+        compose_config("train", overrides, tmp_path / "again"), FileDataModule(path=str(path), target_columns=["y"])
+    )
+    model.load_state_dict(state)
+    raw = model(torch.tensor([[50.0, 7.0]]))  # raw inputs, a raw output near 3 * 50 + 100
+    assert 150 < float(raw) < 350
+
+
+def test_sizes_come_from_the_file_and_feature_columns_narrow_them(tmp_path: Path) -> None:
+    path = table(tmp_path / "t.csv", ["a", "b", "c", "label"], [[i, i * 2, i % 3, i % 2] for i in range(30)])
+    data = FileDataModule(path=str(path), target_columns=["label"])
+    data.setup("fit")
+    assert data.sizes == {"in_dim": 3, "out_dim": 1}
+    narrow = FileDataModule(path=str(path), target_columns=["label"], feature_columns=["c", "a"])
+    narrow.setup("fit")
+    assert narrow.sizes["in_dim"] == 2 and narrow.feature_names == ["c", "a"]
+    labels = FileDataModule(path=str(path), target_columns=["label"], task="classification")
+    labels.setup("fit")
+    assert labels.sizes == {"in_dim": 3, "out_dim": 2, "classes": [0, 1]}  # integer labels stay integers
+
+
+def test_classification_splits_are_stratified_even_for_a_file_sorted_by_class(tmp_path: Path) -> None:
+    data = FileDataModule(path=str(DATASETS / "iris.csv"), target_columns=["species"], task="classification")
+    data.setup("fit")
+    for split, size in (("train", 40), ("val", 5), ("test", 5)):
+        counts = torch.bincount(data.splits[split].y, minlength=3).tolist()
+        assert counts == [size] * 3, (split, counts)
+
+
+def test_any_two_fractions_make_the_third_and_a_small_table_trains_with_defaults(tmp_path: Path) -> None:
+    rows = [[i, (i * 7) % 5, 2.0 * i + 1] for i in range(20)]
+    path = table(tmp_path / "small.csv", ["a", "b", "y"], rows)
+    data = FileDataModule(path=str(path), target_columns=["y"], val_fraction=0.2, test_fraction=0.2)
+    data.setup("fit")
+    assert [len(data.splits[s]) for s in ("train", "val", "test")] == [12, 4, 4]
+    # 20 rows, data=file's defaults, a batch larger than the training split (full batch), a few epochs.
+    cfg = compose_config(
+        "train",
+        [
+            "data=file",
+            f"data.path={path}",
+            "data.target_columns=[y]",
+            "data.batch_size=64",
+            "trainer.max_epochs=5",
+            *QUIET,
+        ],
+        tmp_path,
+    )
+    metrics = train(cfg)
+    assert metrics["global_step"] == 5  # one step per epoch: full batch
+
+
+def test_synthetic_classification_trains_offline_with_accuracy_metrics(tmp_path: Path) -> None:
+    overrides = ["task=classification", "data.num_samples=200", "data.out_dim=3", "trainer.max_epochs=3", *QUIET]
+    metrics = train(compose_config("train", overrides, tmp_path))
+    assert {"val/acc", "val/f1", "test/acc", "test/f1", "val/acc_best"} <= set(metrics)
+    assert "val/noise_floor" not in metrics  # an MSE floor says nothing about labels
+
+
+def test_one_label_column_only(tmp_path: Path) -> None:
+    path = table(tmp_path / "t.csv", ["a", "y1", "y2"], [[i, i % 2, i % 3] for i in range(30)])
+    data = FileDataModule(path=str(path), target_columns=["y1", "y2"], task="classification")
+    with pytest.raises(ValueError, match="one label column"):
+        data.setup("fit")
