@@ -14,7 +14,7 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from mlplab.config.devices import check_devices
 from mlplab.config.target_signature import check_target_node
-from mlplab.data.base import check_fractions, check_one_batch, check_split_sizes, split_sizes
+from mlplab.data.base import check_one_batch, check_split_sizes, resolve_fractions, split_sizes
 from mlplab.errors import UserError, needs_a_value
 from mlplab.rules import NON_NEGATIVE, POSITIVE, Rule, invalid, is_int, is_number, type_hints
 
@@ -99,9 +99,8 @@ def _check_data(tree: dict[str, Any]) -> None:
     if not isinstance(data, dict):
         return
     raw: list[Any] = [data.get(f"{s}_fraction") for s in ("train", "val", "test")]
-    if all(is_number(f) for f in raw):
-        fractions = (float(raw[0]), float(raw[1]), float(raw[2]))
-        check_fractions(fractions)
+    if all(f is None or is_number(f) for f in raw):
+        fractions = resolve_fractions(*raw)
         if tree.get("train") and fractions[1] == 0:  # val/loss picks the best checkpoint
             raise UserError(
                 "data.val_fraction=0 is invalid for training: val/loss picks the best checkpoint; "

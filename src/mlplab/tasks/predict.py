@@ -52,14 +52,13 @@ def write_outputs(path: Path, columns: dict[str, np.ndarray]) -> None:
             writer.writerow(columns)
             cells = [[v if isinstance(v, str) else f"{v:.8g}" for v in col.tolist()] for col in columns.values()]
             writer.writerows(zip(*cells, strict=True))
-    elif path.suffix == ".npy":
-        values = list(columns.values())
-        np.save(path, values[0] if len(values) == 1 else np.stack(values, axis=1))
-    else:
-        torch.save(
-            {name: col.tolist() if col.dtype.kind in "OU" else torch.as_tensor(col) for name, col in columns.items()},
-            path,
-        )
+    elif all(v.dtype.kind in "fiu" for v in columns.values()):  # regression: one (n, targets) array
+        table = np.stack(list(columns.values()), axis=1)
+        np.save(path, table) if path.suffix == ".npy" else torch.save(torch.as_tensor(table), path)
+    elif path.suffix == ".npy":  # classification: the labels
+        np.save(path, next(iter(columns.values())).astype(str))
+    else:  # labels as a list (torch.load with weights_only reads lists of str), probabilities as tensors
+        torch.save({k: v.tolist() if v.dtype.kind in "OU" else torch.as_tensor(v) for k, v in columns.items()}, path)
 
 
 def pick_device(name: str) -> torch.device:
