@@ -8,8 +8,13 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 PIP_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 ARGS ?=
+# Test processes (pytest-xdist): one per core; PYTEST_WORKERS=0 runs everything in this one process. Each
+# test module runs on one worker (--dist loadfile), so a run its tests share (a module-scoped fixture) is
+# made once; the modules go out in the order tests/conftest.py puts them: DDP and slow tests first.
+PYTEST_WORKERS ?= auto
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: install train test lint tensorboard bench clean
+.PHONY: install train test test-fast lint tensorboard bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +27,13 @@ install: $(VENV)/.installed
 train: install
 	$(PY) scripts/train.py $(ARGS)
 
+# Everything (gpu tests skip themselves without CUDA). Under 5 min on 2 cores, a fresh install included.
 test: install
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) $(ARGS)
+
+# The unit layer: no whole-run subprocess, sweep, export or long training, no DDP, no GPU. About a minute.
+test-fast: install
+	$(PY) -m pytest $(PYTEST_XDIST) -m "not slow and not ddp and not gpu" $(ARGS)
 
 lint: install
 	$(PY) -m ruff check src scripts tests

@@ -1,6 +1,8 @@
-"""Shared test helpers: compose configs like the scripts do, and run the scripts as users do."""
+"""Shared test helpers: compose configs like the scripts do, run the scripts as users do, and check
+the errors they print."""
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -30,6 +32,34 @@ TINY = [
 ]
 
 
+# What an error must say. A refused input is one line that names what is at fault (the key=value, file or
+# checkpoint) and, where there is a choice, "allowed" and one value that would do; the sentence around
+# them is free to change, so the tests pin those names and not the wording.
+Named = str | re.Pattern[str]
+
+
+def whole(name: str) -> re.Pattern[str]:
+    """``name`` on its own, not inside a longer key: whole("seed") is in "did you mean seed?", not in "seeed"."""
+    return re.compile(rf"(?<![\w.+]){re.escape(name)}(?!\w)", re.IGNORECASE)
+
+
+def assert_names(message: str, *names: Named) -> None:
+    """``message`` is one line holding each of ``names`` (text, any case; or a pattern)."""
+    assert "\n" not in message.strip(), f"more than one line: {message!r}"
+    for name in names:
+        found = name.search(message) if isinstance(name, re.Pattern) else name.lower() in message.lower()
+        assert found, f"{getattr(name, 'pattern', name)!r} is not named in {message!r}"
+
+
+def assert_error_line(stderr: str, *names: Named) -> str:
+    """A refused command's stderr: exactly one line, "error: ...", no traceback, naming each of ``names``."""
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), f"not one error line:\n{stderr[-3000:]}"
+    assert_names(lines[0], *names)
+    return lines[0]
+
+
 def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
     """The config a script would get, with the run directory pinned to ``output_dir``."""
     with initialize_config_dir(str(CONF), version_base="1.3"):
@@ -37,6 +67,31 @@ def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> 
             config_name,
             overrides=[f"paths.root_dir={output_dir}", f"paths.output_dir={output_dir}", *overrides],
         )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On xdist workers (make test: one module per worker) the modules with DDP tests go out first, then those
+    with slow ones, so that no worker is left with a long module at the end; each keeps its own order.
+    Tests marked ``gpu`` run where CUDA is, and are skipped, saying why, where it is not."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a stable sort: every worker collects the same order
+
+        def weight(item: pytest.Item) -> tuple[bool, bool]:
+            return not item.get_closest_marker("ddp"), not item.get_closest_marker("slow")
+
+        module_weight: dict[Path, tuple[bool, bool]] = {}
+        for item in items:
+            module_weight[item.path] = min(module_weight.get(item.path, (True, True)), weight(item))
+        items.sort(key=lambda item: module_weight[item.path])
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_tests:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU: torch.cuda.is_available() is False on this machine")
+    for item in gpu_tests:
+        item.add_marker(skip)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from mlplab.model.net import Net
 from mlplab.model.tutorial_loop import hand_loop
 
 
+@pytest.mark.slow
 def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(

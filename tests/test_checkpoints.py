@@ -11,7 +11,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
 
-from conftest import TINY, compose_config, run_script
+from conftest import TINY, assert_error_line, assert_names, compose_config, run_script
 from mlplab.callbacks.model_checkpoint import ModelCheckpoint
 from mlplab.errors import UserError
 from mlplab.model.regressor import Regressor
@@ -52,14 +52,23 @@ def hostile(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_a_checkpoint_that_would_run_code_is_refused_everywhere(hostile: tuple[Path, Path], tmp_path: Path) -> None:
     path, marker = hostile
-    with pytest.raises(UserError, match="refused, it needs more than weights"):
+    with pytest.raises(UserError) as refused:
         load_checkpoint(path)
-    # Resume (train) and eval, as users run them: one line, exit 2, and the payload never ran.
-    with pytest.raises(UserError, match="refused"):
+    assert_names(str(refused.value), str(path), "weights")  # only weights are read
+    # A resume refuses it too.
+    with pytest.raises(UserError) as refused:
         train(compose_config("train", [*TINY, "logger=none", f"ckpt_path={path}"], tmp_path / "resume"))
+    assert_names(str(refused.value), str(path))
+    assert not marker.exists(), "loading the checkpoint executed code from it"
+
+
+@pytest.mark.slow
+def test_eval_refuses_a_checkpoint_that_would_run_code(hostile: tuple[Path, Path], tmp_path: Path) -> None:
+    """As users run it: one line, exit 2, and the payload never ran."""
+    path, marker = hostile
     proc = run_script("eval.py", f"ckpt_path={path}", f"hydra.run.dir={tmp_path / 'eval'}", check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and "refused" in proc.stderr and "Traceback" not in proc.stderr
+    assert_error_line(proc.stderr, str(path))
     assert not marker.exists(), "loading the checkpoint executed code from it"
 
 
@@ -71,25 +80,30 @@ def test_corrupt_checkpoints_give_one_clear_error(trained: Path, tmp_path: Path,
     good = (trained / "checkpoints" / "last.ckpt").read_bytes()
     path = tmp_path / "bad.ckpt"
     path.write_bytes(good[: len(good) // 2] if damage == "truncated" else DAMAGE[damage])
-    with pytest.raises(UserError, match=r"bad.ckpt: not a readable checkpoint \(corrupt, truncated, or not a torch"):
+    with pytest.raises(UserError) as unreadable:
         load_checkpoint(path)
+    assert_names(str(unreadable.value), str(path))
 
 
+@pytest.mark.slow
 def test_eval_needs_the_path_of_a_checkpoint(tmp_path: Path) -> None:
+    # ckpt_path=last would name the eval's own (new) run dir's checkpoint: refused, no fresh start.
     last = run_script("eval.py", "ckpt_path=last", f"hydra.run.dir={tmp_path / 'a'}", check=False)
-    assert last.returncode == 2 and last.stderr.startswith("error: ckpt_path=last: eval runs in a new directory")
+    assert last.returncode == 2 and "starting from scratch" not in last.stdout
+    assert_error_line(last.stderr, "ckpt_path=last", "allowed")
     missing = run_script("eval.py", "ckpt_path=/nope.ckpt", f"hydra.run.dir={tmp_path / 'b'}", check=False)
-    assert missing.stderr == "error: ckpt_path=/nope.ckpt: no such file; allowed: the path of a .ckpt file\n"
+    assert missing.returncode == 2
+    assert_error_line(missing.stderr, "ckpt_path=/nope.ckpt", "allowed", ".ckpt file")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_resuming_with_a_different_architecture_names_the_mismatch(trained: Path, tmp_path: Path) -> None:
     ckpt = trained / "checkpoints" / "last.ckpt"
     cfg = compose_config("train", [*TINY, "logger=none", "model.hidden_dim=20", f"ckpt_path={ckpt}"], tmp_path)
-    with pytest.raises(
-        UserError, match=r"a different architecture \(net.fc1.weight is \(10, 4\).*\(20, 4\).*hidden_dim=10"
-    ):
+    with pytest.raises(UserError) as mismatch:
         train(cfg)
+    # The first weight that differs, its shape in the checkpoint and in the config, and the size it was trained at.
+    assert_names(str(mismatch.value), "net.fc1.weight", "(10, 4)", "(20, 4)", "hidden_dim=10")
 
 
 def test_checkpoint_writes_are_atomic(tmp_path: Path) -> None:
@@ -121,10 +135,9 @@ def test_temp_files_of_killed_writers_are_cleared_by_the_next_save(tmp_path: Pat
 def test_resuming_past_max_epochs_is_one_line_naming_the_epochs(tmp_path: Path) -> None:
     train(compose_config("train", [*TINY, "logger=none"], tmp_path))  # 2 epochs: last.ckpt is at epoch 2
     resume = compose_config("train", [*TINY, "logger=none", "trainer.max_epochs=1", "ckpt_path=last"], tmp_path)
-    with pytest.raises(
-        UserError, match=r"last.ckpt: the checkpoint is at epoch 2, past trainer.max_epochs=1; allowed: trainer.max"
-    ):
+    with pytest.raises(UserError) as done:
         train(resume)
+    assert_names(str(done.value), "last.ckpt", "epoch 2", "trainer.max_epochs=1", "allowed")
 
 
 @pytest.mark.parametrize("monitor", ["val/loss", "null"])
@@ -164,5 +177,6 @@ def test_an_optimizer_state_saved_by_another_torch_version_still_resumes() -> No
     del state["param_groups"][0]["decoupled_weight_decay"]  # as a torch before the setting existed saved it
     check_optimizer({"optimizer_states": [state]}, model, "old.ckpt")  # no error
     sgd_state = torch.optim.SGD(model.parameters(), lr=0.1).state_dict()
-    with pytest.raises(UserError, match=r"old.ckpt: its optimizer state is not Adam's \(it lacks betas, eps\)"):
+    with pytest.raises(UserError) as other_optimizer:
         check_optimizer({"optimizer_states": [sgd_state]}, model, "old.ckpt")
+    assert_names(str(other_optimizer.value), "old.ckpt", "Adam", "betas")  # what the state lacks

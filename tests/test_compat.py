@@ -41,7 +41,7 @@ def test_lightnings_loop_progress_keys_are_the_ones_the_epoch_end_fix_edits(tmp_
             self.layer = torch.nn.Linear(1, 1)
 
         def training_step(self, batch, batch_idx):
-            return self.layer(batch).sum()
+            return self.layer(batch[0]).sum()
 
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
@@ -54,7 +54,7 @@ def test_lightnings_loop_progress_keys_are_the_ones_the_epoch_end_fix_edits(tmp_
         enable_model_summary=False,
         default_root_dir=tmp_path,
     )
-    trainer.fit(Tiny(), torch.utils.data.DataLoader(torch.ones(2, 1), batch_size=1))
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 1)), batch_size=1))
     loops = trainer._checkpoint_connector.dump_checkpoint()["loops"]
     fit = loops["fit_loop"]
     for progress in (fit["epoch_loop.batch_progress"], fit["epoch_progress"]):
@@ -80,7 +80,8 @@ def test_omegaconf_nodes_still_answer_without_resolving() -> None:
     assert node is not None and compat_omegaconf.raw_value(node) == "${optimizer}"
     assert not compat_omegaconf.holds_keys(node)  # an interpolation, whatever it points to
     assert compat_omegaconf.is_null(compat_omegaconf.child_node(cfg, "none"))
-    assert compat_omegaconf.holds_keys(compat_omegaconf.child_node(cfg, "optimizer"))
+    optimizer = compat_omegaconf.child_node(cfg, "optimizer")
+    assert optimizer is not None and compat_omegaconf.holds_keys(optimizer)
     assert compat_omegaconf.child_node(cfg, "missing") is None
 
 

@@ -45,7 +45,7 @@ def test_every_option_composes_and_instantiates(group: str, option: str, make_cf
     assert isinstance(datamodule, L.LightningDataModule)
     datamodule.setup("fit")
     x, y = next(iter(datamodule.train_dataloader()))
-    sizes = datamodule.sizes  # a file's sizes are read from it (data.in_dim/out_dim null)
+    sizes = datamodule.sizes  # type: ignore[attr-defined]  # a file's sizes are read from it (data.in_dim/out_dim null)
     assert x.dtype == torch.float32 and x.shape[1] == (cfg.data.in_dim or sizes["in_dim"])
     if cfg.task.name == "classification":  # class indices, one per sample
         assert y.dtype == torch.int64 and y.ndim == 1

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig
 
-from conftest import CONF, run_script
+from conftest import CONF, assert_error_line, assert_names, run_script, whole
 from mlplab.config import resolvers
 from mlplab.config.devices import check_devices
 from mlplab.errors import UserError
@@ -70,11 +70,9 @@ def test_a_slurm_sweep_off_a_cluster_stops_in_one_line_before_its_sweep_dir(tmp_
         env=no_srun,
         check=False,
     )
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [
-        "error: hydra/launcher=slurm: srun not found, this machine is not part of a SLURM cluster; run the sweep "
-        "from the cluster's login node, or try it here with hydra/launcher=slurm_local"
-    ]
+    assert proc.returncode == 2
+    # What is missing, and the stand-in that runs here.
+    assert_error_line(proc.stderr, "hydra/launcher=slurm", "srun", "hydra/launcher=slurm_local")
     assert not sweep_dir.exists()
     cfg = compose_with_hydra("hydra/launcher=slurm_local")
     assert slurm_missing(cfg) is None  # the local stand-in needs no cluster
@@ -115,7 +113,7 @@ def test_torchrun_run_id(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_child_ranks_log_beside_rank_zero(tmp_path: Path) -> None:
     logging_cfg = {"handlers": {"console": {"class": "x"}, "file": {"filename": str(tmp_path / "train.log")}}}
     assert rank_log_files(logging_cfg, 3)["handlers"]["file"]["filename"] == str(tmp_path / "train_rank3.log")
-    assert describe_exit(-9) == "was killed by SIGKILL" and describe_exit(1) == "exited with code 1"
+    assert "SIGKILL" in describe_exit(-9) and whole("1").search(describe_exit(1))
 
 
 def test_under_torchrun_the_config_asks_for_the_processes_it_started(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,8 +121,10 @@ def test_under_torchrun_the_config_asks_for_the_processes_it_started(monkeypatch
     for key, value in {"TORCHELASTIC_RUN_ID": "x", "LOCAL_WORLD_SIZE": "2", "WORLD_SIZE": "2"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    with pytest.raises(UserError, match=r"^trainer.devices=1: torchrun started 2 processes per node .*devices=2"):
+    with pytest.raises(UserError) as devices:
         check_devices({"accelerator": "cpu", "devices": 1, "num_nodes": 1})
-    with pytest.raises(UserError, match=r"^trainer.num_nodes=2: torchrun started 1 node\(s\)"):
+    assert_names(str(devices.value), "trainer.devices=1", "torchrun", "devices=2")  # what torchrun started
+    with pytest.raises(UserError) as nodes:
         check_devices({"accelerator": "cpu", "devices": 2, "num_nodes": 2})
+    assert_names(str(nodes.value), "trainer.num_nodes=2", "torchrun", "1 node")
     check_devices({"accelerator": "cpu", "devices": 2, "num_nodes": 1})  # what torchrun started: fine

@@ -4,6 +4,7 @@ import copy
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 from hydra.utils import instantiate
 
@@ -11,6 +12,7 @@ from mlplab.model.tutorial_loop import hand_loop
 from mlplab.tasks.train import train
 
 
+@pytest.mark.slow
 def test_seed_tutorial_through_trainer_matches_hand_loop(make_cfg, tmp_path: Path, capsys) -> None:
     cfg = make_cfg("experiment=seed_tutorial")
     # train() seeds and then builds the model: the same seed gives the same initial weights here.

@@ -4,6 +4,7 @@ with the training split's statistics, and everything reported or predicted is in
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ DATASETS = Path(__file__).resolve().parents[1] / "src" / "mlplab" / "datasets"
 QUIET = ["trainer.enable_progress_bar=false", "logger=none"]
 
 
-def table(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+def table(path: Path, header: list[str], rows: Sequence[Sequence[object]]) -> Path:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -36,11 +37,7 @@ def iris_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-shares_the_iris_run = pytest.mark.xdist_group("test_tables.iris")
-
-
 @pytest.mark.slow
-@shares_the_iris_run
 def test_iris_classifies_well_beside_its_least_squares_baseline(iris_run: Path) -> None:
     metrics = json.loads((iris_run / "metrics.json").read_text())
     assert metrics["test/acc"] >= 0.9 and metrics["val/acc"] >= 0.9
@@ -54,7 +51,6 @@ def test_iris_classifies_well_beside_its_least_squares_baseline(iris_run: Path) 
 
 
 @pytest.mark.slow
-@shares_the_iris_run
 def test_predict_matches_columns_by_name_and_answers_with_the_files_labels(iris_run: Path, tmp_path: Path) -> None:
     rows = list(csv.reader((DATASETS / "iris.csv").open()))
     # Columns in another order, the label column kept: matched by name, the rest ignored.
@@ -79,7 +75,6 @@ def test_predict_matches_columns_by_name_and_answers_with_the_files_labels(iris_
 
 
 @pytest.mark.slow
-@shares_the_iris_run
 def test_onnx_export_takes_raw_inputs_and_gives_logits_or_probabilities(iris_run: Path, tmp_path: Path) -> None:
     onnxruntime = pytest.importorskip("onnxruntime")
     ckpt = iris_run / "checkpoints" / "last.ckpt"

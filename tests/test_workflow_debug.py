@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
+import pytest
 import torch
 from omegaconf import DictConfig, open_dict
 
@@ -35,6 +36,7 @@ def probed(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
+@pytest.mark.slow
 def test_fast_runs_end_to_end_through_the_script(tmp_path: Path) -> None:
     # fast_dev_run saves no "best" checkpoint: the test after fit must still run (on the current weights).
     run = tmp_path / "run"
