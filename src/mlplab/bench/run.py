@@ -1,4 +1,4 @@
-"""Runs the benchmark cases and prints the table (see README, "Speed")."""
+"""Runs the benchmark cases and prints the table (see docs/performance.md)."""
 
 import contextlib
 import copy

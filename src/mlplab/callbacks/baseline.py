@@ -8,8 +8,7 @@ from torchmetrics.functional import accuracy, r2_score
 
 def least_squares(x: Tensor, y: Tensor) -> Tensor:
     """Weights ``w`` (with a bias row) minimizing ``|[x, 1] w - y|``; float64 for a stable solve."""
-    design = torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64, device=x.device)], dim=1)
-    return torch.linalg.lstsq(design.cpu(), y.double().cpu(), driver="gelsd").solution
+    return torch.linalg.lstsq(_with_bias(x), y.double().cpu(), driver="gelsd").solution
 
 
 class LeastSquaresBaseline(L.Callback):
@@ -35,6 +34,11 @@ class LeastSquaresBaseline(L.Callback):
         pl_module.log(name, float(value), sync_dist=True)
 
 
-def _apply(w: Tensor, x: Tensor) -> Tensor:
+def _with_bias(x: Tensor) -> Tensor:
+    """``[x, 1]`` in float64 on the CPU: the design matrix of the fit and of its predictions."""
     x = x.double().cpu()
-    return torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], dim=1) @ w
+    return torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
+
+
+def _apply(w: Tensor, x: Tensor) -> Tensor:
+    return _with_bias(x) @ w

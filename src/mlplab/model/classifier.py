@@ -3,11 +3,11 @@
 from collections.abc import Sequence
 from typing import Annotated
 
-from torch import Tensor, nn
+from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from mlplab.model.mlp_module import Batch, MLPModule, OptimizerFactory, SchedulerFactory
+from mlplab.model.mlp_module import MLPModule, OptimizerFactory, SchedulerFactory
 from mlplab.rules import Positive, Rule, checked, is_int, one_of
 
 AT_LEAST_TWO = Rule(lambda v: is_int(v) and v >= 2, "an integer >= 2 (the number of classes)")
@@ -44,7 +44,3 @@ class Classifier(MLPModule):
                 {"acc": MulticlassAccuracy(num_classes=k, average="micro"), "f1": MulticlassF1Score(num_classes=k)}
             )
         )
-
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        x, y = self.scaled(batch)
-        return self.loss_fn(self.net(x), y)

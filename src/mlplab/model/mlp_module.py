@@ -98,6 +98,11 @@ class MLPModule(L.LightningModule):
             if self.y_scale is not None:
                 self.y_scale.fit(y.float())
 
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        """The tutorial's forward and loss; Lightning does zero_grad, backward and step around it."""
+        x, y = self.scaled(batch)
+        return self.loss_fn(self.net(x), y)
+
     def scaled(self, batch: Batch) -> Batch:
         """A batch in the units the net is trained in."""
         x, y = batch

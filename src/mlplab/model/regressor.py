@@ -2,11 +2,10 @@
 
 from typing import Annotated
 
-from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
 from mlplab.model.losses import LOSSES, build_loss
-from mlplab.model.mlp_module import Batch, MLPModule, OptimizerFactory, SchedulerFactory
+from mlplab.model.mlp_module import MLPModule, OptimizerFactory, SchedulerFactory
 from mlplab.rules import Positive, checked, one_of
 
 
@@ -41,7 +40,3 @@ class Regressor(MLPModule):
                 {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score(multioutput="uniform_average")}
             )
         )
-
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        x, y = self.scaled(batch)
-        return self.loss_fn(self.net(x), y)

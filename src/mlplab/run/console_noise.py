@@ -28,5 +28,5 @@ def quiet_dependencies() -> None:
     # lightning 2.6 checks torch's deprecated LeafSpec inside its own code; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
     # Lightning warns when an epoch has fewer batches than log_every_n_steps, but the interval counts
-    # global steps across epochs (Regressor.on_train_batch_end), so short epochs are still logged.
+    # global steps across epochs (mlplab.callbacks.train_loss.TrainLoss), so short epochs are still logged.
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
