@@ -1,10 +1,9 @@
-"""Sweeps end to end: a 2x2 Hydra grid, an Optuna study with failing trials that goes on and can be
-continued from SQLite, and the comparison table, HParams data and loss-curve report of the runs."""
+"""Grid sweeps end to end: a 2x2 Hydra multirun, and the comparison table, HParams data and loss-curve report
+of its runs (Optuna studies: test_tune.py)."""
 
 import csv
 import json
 from pathlib import Path
-from typing import Any
 
 import matplotlib.image
 import pytest
@@ -120,69 +119,6 @@ def test_report_draws_the_curves_png_and_prints_the_table(grid: tuple[Path, str]
     bad = run_script("report.py", f"runs={sweep}", f"output={tmp_path / 'curves.txt'}", check=False)
     assert bad.returncode == 2
     assert_error_line(bad.stderr, f"output={tmp_path / 'curves.txt'}", ".png")
-
-
-def _trials(db: Path) -> list[Any]:
-    import optuna  # here: imported at collection, its warning below would escape the filter
-
-    return optuna.load_study(study_name="mlplab", storage=f"sqlite:///{db}").trials
-
-
-# optuna 2.10 on SQLAlchemy 1.4 (pinned: its storage needs < 2) announces the coming 2.0 on import.
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:Deprecated API features detected:DeprecationWarning")
-def test_optuna_records_failed_trials_goes_on_and_continues_from_sqlite(tmp_path: Path) -> None:
-    db = tmp_path / "optuna" / "study.db"  # a folder that does not exist yet
-    # One trial per outcome: lr=0.05 trains, lr=1e6 diverges (NaN val/loss), lr=-1 raises in the optimizer.
-    # The sampler's seed (1234, in conf/hparams_search/optuna.yaml) draws all three in 3 trials.
-    common = [
-        "hparams_search=optuna",
-        "optimizer.lr=choice(0.05,1e6,-1)",
-        "optimizer=sgd",
-        "model.hidden_dim=8",
-        *QUIET,
-        f"hydra.sweeper.storage=sqlite:///{db}",
-    ]
-    first = run_script("train.py", *common, "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={tmp_path / 's1'}")
-    trials = _trials(db)
-    assert {t.params["optimizer.lr"] for t in trials} == {0.05, 1e6, -1}, "seed no longer draws every outcome"
-    for trial in trials:
-        expected = "COMPLETE" if trial.params["optimizer.lr"] == 0.05 else "FAIL"
-        assert trial.state.name == expected, (trial.params, trial.state)
-    best = next(t for t in trials if t.state.name == "COMPLETE")
-    assert best.value == pytest.approx(
-        json.loads((tmp_path / "s1" / str(best.number) / "metrics.json").read_text())["val/loss"]
-    )
-    assert "Failed experiment" in first.stdout + first.stderr
-    assert "Best value:" in first.stdout + first.stderr
-    statuses = {r["optimizer.lr"]: r["status"] for r in _rows(tmp_path / "s1" / "comparison.csv")}
-    # The diverged run is in the table as such; the lr=-1 run may be (its empty dir can be cleaned away).
-    assert statuses.pop("0.05") == "ok"
-    assert statuses.pop("1000000.0") == "diverged"  # told from its job log's error line
-    assert set(statuses.values()) <= {"failed"}
-
-    # A second launch with the same storage continues the same study: trial numbers go on from 3, and
-    # the sampler is reseeded so it does not replay the first trials.
-    more = run_script("train.py", *common, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={tmp_path / 's2'}")
-    # It says so: the study, the trials it holds, and the sampler's seed, moved on from the first launch's 1234.
-    said = (more.stdout + more.stderr).splitlines()
-    assert any("mlplab" in line and "3 trials" in line and "1234" in line for line in said), said[-30:]
-    trials = _trials(db)
-    assert [t.number for t in trials] == [0, 1, 2, 3]
-    assert trials[3].state.is_finished()
-
-
-@pytest.mark.slow
-def test_an_optuna_study_with_no_completed_trial_ends_in_one_line(tmp_path: Path) -> None:
-    sweep = tmp_path / "sweep"
-    args = ["hparams_search=optuna", "hydra.sweeper.n_trials=2", "optimizer=sgd", "optimizer.lr=1e6", *QUIET]
-    proc = run_script("train.py", *args, f"hydra.sweep.dir={sweep}", check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr  # 1: failed jobs at the sweep's end
-    # Hydra reports the failed sweep around it; ours is the one "error: " line, naming the table to look at.
-    (error,) = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert_names(error, "trial", f"{sweep}/comparison.md")
-    assert [r["status"] for r in _rows(sweep / "comparison.csv")] == ["diverged", "diverged"]
-    assert "alembic" not in proc.stdout + proc.stderr  # Optuna's storage layer's import chatter
 
 
 def test_eval_runs_table_without_val_metrics_and_a_typo_in_sort_by_is_refused(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 Job = tuple[str, list[str]]  # how its error would start ("" or "in the job with optimizer=adam: "), overrides
 Params = Callable[[list[str]], dict[str, str]]  # the sweeper's search space, given a job's overrides
@@ -20,8 +20,8 @@ def jobs(
     conf_dir: Path, parsed: list[Override], sweeper_params: Callable[[list[str]], dict[str, str]]
 ) -> Iterator[Job]:
     """Every sweep at its first value, then each other option of a swept group, one at a time: those on the
-    command line (``-m optimizer=sgd,adam``) and those the sweeper searches (Optuna's ``choice(sgd, adam)``
-    in ``hydra.sweeper.params``, read by ``sweeper_params`` from the composed config)."""
+    command line (``-m optimizer=sgd,adam``) and those searched (``hydra.sweeper.params``, or scripts/tune.py's
+    ``hparams_search``), read by ``sweeper_params`` from the composed config."""
     listed = [(o, values) for o in parsed if (values := _values(o))]
     base = [_line(o, values[0]) for o, values in listed]
     yield "", base
@@ -40,7 +40,7 @@ def jobs(
             continue
         for value in _values(searched):
             line = _line(searched, value)
-            yield f"in the sweeper's trials with {line}: ", [*base, line]
+            yield f"in the trials with {line}: ", [*base, line]
 
 
 def group_options(conf_dir: Path, key: str) -> list[str]:
@@ -50,9 +50,14 @@ def group_options(conf_dir: Path, key: str) -> list[str]:
 
 
 def params_of(cfg: DictConfig) -> dict[str, str]:
-    """``hydra.sweeper.params`` (Optuna's, Hydra's basic sweeper's) as text, or nothing."""
+    """``hydra.sweeper.params`` (Hydra's basic sweeper's) and the choices of scripts/tune.py's search space
+    (``hparams_search``), as sweep text (``choice(sgd,adam)``), or nothing."""
     params = cfg.hydra.sweeper.get("params") if "sweeper" in cfg.hydra else None
-    return {str(k): str(v) for k, v in (params or {}).items()}
+    found = {str(k): str(v) for k, v in (params or {}).items()}
+    for key, spec in (cfg.get("hparams_search") or {}).items():
+        if isinstance(spec, DictConfig) and isinstance(spec.get("choices"), ListConfig):
+            found[str(key)] = f"choice({','.join(str(c) for c in spec.choices)})"
+    return found
 
 
 def _line(override: Override, value: str) -> str:

@@ -17,6 +17,15 @@ import yaml
 from mlplab.errors import UserError
 
 DEFAULT_METRICS = ("train/loss", "val/loss", "val/loss_best", "test/loss", "test/r2")
+# Metric names (after val/, test/; without _best) by which way is better: sweeps and tables sort by them.
+LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse")
+HIGHER_IS_BETTER = ("acc", "f1", "r2")
+
+
+def higher_is_better(metric: str) -> bool | None:
+    """True for accuracy, F1, R²; False for losses and errors; None for a name it does not know."""
+    name = metric.rsplit("/", 1)[-1].removesuffix("_best")
+    return True if name in HIGHER_IS_BETTER else False if name in LOWER_IS_BETTER else None
 
 
 @dataclass
@@ -29,6 +38,11 @@ class Run:
 
     @property
     def status(self) -> str:
+        trial = self.path / "trial.json"  # a run of scripts/tune.py: its trial's state (pruned, failed)
+        if trial.is_file():
+            state = json.loads(trial.read_text()).get("state", "failed")
+            if state != "complete":
+                return str(state)
         if not self.metrics:  # no metrics.json: it raised, or was stopped before the end
             # A sweep's job logs its error line (mlplab.run.exit_codes): exit 3, NaN/inf, is told apart from the rest.
             logs = (log.read_text(errors="replace") for log in self.path.glob("*.log"))
@@ -90,13 +104,17 @@ def _cell(value: float | None) -> str:
 
 def _sort_value(run: Run, key: str) -> float:
     value = run.metrics.get(key)
-    return value if value is not None and math.isfinite(value) else math.inf
+    if value is None or not math.isfinite(value):
+        return math.inf
+    return -value if higher_is_better(key) else value
 
 
 def build_table(
     runs: Sequence[Run], root: Path, metrics: Sequence[str] = DEFAULT_METRICS, sort_by: str | None = "val/loss"
 ) -> Table:
     """One row per run, best first by ``sort_by`` (failed and diverged runs last); ``None`` keeps dir order."""
+    if sort_by and sort_by not in metrics:
+        metrics = [*metrics, sort_by]
     if sort_by:
         known = sorted({k for r in runs for k in r.metrics})
         # A standard column that these runs lack (val/loss of eval runs) just leaves the table in run order.

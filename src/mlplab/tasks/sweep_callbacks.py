@@ -1,4 +1,4 @@
-"""Hydra callbacks of sweeps: the comparison table at the end, and a folder for the Optuna study file."""
+"""Hydra callback of grid sweeps (``-m``): the comparison table at the end."""
 
 import logging
 from pathlib import Path
@@ -6,7 +6,7 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
 
 from mlplab.errors import UserError
 from mlplab.run.exit_codes import in_multirun
@@ -45,40 +45,3 @@ class CompareRunsAtSweepEnd(Callback):
         except (UserError, OSError, ValueError) as e:
             # The runs themselves are done and saved: a table that cannot be made is no reason to fail.
             log.warning(f"No comparison table for {sweep_dir}: {e}")
-
-
-class ContinueOptunaStudy(Callback):
-    """Makes ``hydra.sweeper.storage=sqlite:///logs/optuna.db`` continue a study where it stopped.
-
-    SQLite creates no folders, and the sweeper opens the storage before any run makes one: the folder
-    is made here. A seeded sampler restarted with the same seed would propose the study's first trials
-    again (its random start-up trials replay), so with ``n`` trials stored the seed becomes seed + n:
-    new trials, and still the same ones for the same command and history.
-    """
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        sweeper = config.hydra.sweeper
-        storage = sweeper.get("storage")
-        if not isinstance(storage, str):
-            return
-        if storage.startswith("sqlite:///"):
-            Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        done = _stored_trials(storage, sweeper.get("study_name"))
-        seed = OmegaConf.select(sweeper, "sampler.seed")
-        if done and isinstance(seed, int):
-            with read_write(sweeper), open_dict(sweeper):
-                sweeper.sampler.seed = seed + done
-            log.info(f"Continuing study {sweeper.study_name!r} ({done} trials stored): sampler seed {seed} + {done}")
-
-
-def _stored_trials(storage: str, study_name: str | None) -> int:
-    import optuna
-
-    if study_name is None:
-        return 0
-    try:
-        summaries = optuna.study.get_all_study_summaries(storage)
-    except Exception as e:  # a storage that cannot be read: the sweeper reports it when it opens it
-        log.debug(f"optuna storage {storage}: {e}")
-        return 0
-    return next((s.n_trials for s in summaries if s.study_name == study_name), 0)
