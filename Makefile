@@ -14,8 +14,10 @@ ARGS ?=
 PYTEST_WORKERS ?= auto
 PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: install train test test-fast lint tensorboard bench clean
+.PHONY: install train test test-fast lint tensorboard mlflow-ui bench clean
 
+# The project with its dev extra, which holds every other extra (pyproject.toml): `make train` and `make test`
+# have everything; `pip install mlplab` alone would give the core (docs/development.md).
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(PIP_INDEX_ARG) "$(TORCH_SPEC)"
@@ -44,6 +46,17 @@ lint: install
 
 tensorboard: install
 	$(PY) -m tensorboard.main --logdir logs --host 127.0.0.1 --port $${PORT:-6006}
+
+# The MLflow UI over logs/mlflow.db (logger=mlflow), port $PORT (5000). The UI is in the full mlflow package,
+# which brings pandas, pyarrow, scikit-learn and scipy: it gets a venv of its own, since torchmetrics imports scipy
+# at every training start wherever it is installed. The same version as .venv's mlflow-skinny: an older MLflow
+# refuses a store that a newer one has migrated.
+MLFLOW_VENV ?= .venv-mlflow
+MLFLOW_UI_SPEC ?= mlflow==$(shell $(PY) -c "import importlib.metadata as m; print(m.version('mlflow-skinny'))")
+mlflow-ui: install
+	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet "$(MLFLOW_UI_SPEC)"
+	$(MLFLOW_VENV)/bin/mlflow ui --backend-store-uri sqlite:///logs/mlflow.db --host 127.0.0.1 --port $${PORT:-5000}
 
 bench: install
 	$(PY) scripts/bench.py $(ARGS)

@@ -15,6 +15,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from mlplab.config import resolvers
 
@@ -129,3 +131,20 @@ def run_script(
 def run_dir(tmp_path: Path) -> Iterator[Path]:
     """A fresh directory to pass as hydra.run.dir."""
     yield tmp_path / "run"
+
+
+def hparams_session(run_dir: Path) -> tuple[dict[str, object], list[str]]:
+    """The HParams plugin's hyperparameters and declared metric names, read from the event files."""
+    acc = EventAccumulator(str(run_dir / "tensorboard"))
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    params: dict[str, object] = {}
+    metrics: list[str] = []
+    for raw in content.values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(raw)
+        if data.HasField("session_start_info"):
+            for key, value in data.session_start_info.hparams.items():
+                params[key] = value.number_value if value.HasField("number_value") else value.string_value
+        if data.HasField("experiment"):
+            metrics = [m.name.tag for m in data.experiment.metric_infos]
+    return params, metrics

@@ -47,9 +47,9 @@ BAD: dict[str, tuple[Named, ...]] = {
     "model.in_dim=3": ("model.in_dim=3", "data.in_dim=4", "allowed"),
     "model.loss=hinge": ("model.loss", "hinge", "allowed", "mse"),
     "data=file": ("data.path", "???"),  # a value the config leaves to the user: it has none to offer
-    "data.num_samples=5": ("data.num_samples=5", "val", "allowed"),
-    "data.num_samples=10": ("data.num_samples=10", "val/r2", "allowed"),
-    "data.num_samples=16": ("data.num_samples=16", "test/r2", "allowed"),
+    # Splits of 2 are taken from train where rounding leaves fewer (16: 12/2/2), while train keeps 2.
+    "data.num_samples=4": ("data.num_samples=4", "val", "allowed"),
+    "data.num_samples=5": ("data.num_samples=5", "test/r2", "allowed"),
     "ckpt_path=nowhere.ckpt": ("ckpt_path=nowhere.ckpt", "allowed", "last"),
 }
 # On a machine without a GPU, what only a GPU allows (accelerator gpu, devices=-1, lists of GPU indices) is not
@@ -110,7 +110,7 @@ UNCOMPOSABLE: dict[str, tuple[Named, ...]] = {
     "scheduler.gamma=0.5": ("scheduler.gamma=0.5", whole("null")),
     "tags.x=1": ("tags.x=1", "[]"),
     "scheduler=null": ("scheduler=null", "allowed", whole("none")),
-    "model.in_dim.x=1": ("model.in_dim.x=1", "${data.in_dim}"),
+    "model.in_dim.x=1": ("model.in_dim.x=1", "${data_size:in_dim}"),
     # + and ++ compose through an interpolation by replacing it (the model would get {lr: 7} as optimizer).
     "++model.optimizer.lr=7": ("++model.optimizer.lr=7", "${optimizer}", "++optimizer.lr=7"),
     "+model.optimizer.lr=7": ("+model.optimizer.lr=7", "${optimizer}", whole("optimizer.lr=7")),
@@ -169,13 +169,14 @@ def test_each_option_of_a_swept_group_is_checked(capsys: pytest.CaptureFixture[s
     check_overrides(CONF, "train", ["-m", "optimizer=sgd,adam", "optimizer.lr=0.1,0.2"])  # composes: no exit
 
 
-def test_the_options_a_sweeper_searches_are_checked_too(capsys: pytest.CaptureFixture[str]) -> None:
-    """hparams_search=optuna searches optimizer: choice(sgd, adam); Adam's trials could not compose."""
+def test_the_options_a_search_space_searches_are_checked_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """scripts/tune.py's hparams_search=mlp searches optimizer: [sgd, adam]; Adam's trials could not compose."""
     with pytest.raises(SystemExit) as stop:
-        check_overrides(CONF, "train", ["-m", "hparams_search=optuna", "optimizer.momentum=0.9"])
+        check_overrides(CONF, "tune", ["hparams_search=mlp", "optimizer.momentum=0.9"], searches=True)
     assert stop.value.code == 2
     assert_error_line(capsys.readouterr().err, "optimizer=adam", "optimizer.momentum=0.9")
-    check_overrides(CONF, "train", ["-m", "hparams_search=optuna", "optimizer=sgd", "optimizer.momentum=0.9"])
+    # Fixed on the command line, the optimizer is not searched: SGD's momentum composes.
+    check_overrides(CONF, "tune", ["hparams_search=mlp", "optimizer=sgd", "optimizer.momentum=0.9"], searches=True)
 
 
 def test_a_key_added_by_a_plus_can_be_set_after_it() -> None:

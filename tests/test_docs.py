@@ -23,13 +23,15 @@ PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 README_MAX_LINES = 210
 
 # The main config each Hydra script composes; bench.py takes argparse flags instead (see BENCH_FLAGS).
-CONFIG_OF = {name: name for name in ("train", "eval", "predict", "export", "compare", "report")}
+CONFIG_OF = {name: name for name in ("train", "eval", "predict", "export", "compare", "report", "tune")}
 BENCH_FLAGS = {"--quick", "--output"}
 # Hydra flags that are no overrides; those in HYDRA_FLAGS_WITH_VALUE take the next word. With -sc the words
 # after it are shell-completion commands (install=bash), not overrides: nothing to compose.
 HYDRA_FLAGS = {"-m", "--multirun", "--help", "-h", "--hydra-help", "--resolve"}
 HYDRA_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i"}
 COMPLETION_FLAGS = {"-sc", "--shell-completion"}
+# A config dir that a run makes (a study's experiment/best.yaml): nothing to compose before it exists.
+CONFIG_DIR_FLAGS = {"--config-dir", "-cd"}
 INTERPRETERS = {"python", ".venv/bin/python"}
 # Where a shell command ends and another begins on the same line.
 SHELL_SEPARATORS = {"|", "||", "&&", ";", ">", ">>"}
@@ -128,7 +130,7 @@ def overrides_of(args: list[str]) -> tuple[list[str], bool] | None:
     for arg in args:
         if skip:
             skip = False
-        elif arg in COMPLETION_FLAGS:
+        elif arg in COMPLETION_FLAGS or arg in CONFIG_DIR_FLAGS:
             return None
         elif arg in HYDRA_FLAGS_WITH_VALUE:
             skip = True

@@ -9,9 +9,8 @@ import lightning as L
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import TINY, assert_error_line, assert_names, compose_config, run_script
+from conftest import TINY, assert_error_line, assert_names, compose_config, hparams_session, run_script
 from mlplab.errors import UserError
 from mlplab.tasks.evaluate import evaluate
 from mlplab.tasks.train import train
@@ -22,23 +21,6 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
     acc.Reload()
     return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
-
-
-def hparams_session(run_dir: Path) -> tuple[dict[str, object], list[str]]:
-    """The HParams plugin's hyperparameters and declared metric names, read from the event files."""
-    acc = EventAccumulator(str(run_dir / "tensorboard"))
-    acc.Reload()
-    content = acc.PluginTagToContent("hparams")
-    params: dict[str, object] = {}
-    metrics: list[str] = []
-    for raw in content.values():
-        data = plugin_data_pb2.HParamsPluginData.FromString(raw)
-        if data.HasField("session_start_info"):
-            for key, value in data.session_start_info.hparams.items():
-                params[key] = value.number_value if value.HasField("number_value") else value.string_value
-        if data.HasField("experiment"):
-            metrics = [m.name.tag for m in data.experiment.metric_infos]
-    return params, metrics
 
 
 class BatchLosses(L.Callback):

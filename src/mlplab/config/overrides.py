@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from mlplab.compat.omegaconf import child_node, holds_keys, is_null, raw_value
 from mlplab.config.sweep_overrides import Params, group_options, jobs, params_of
 from mlplab.errors import EXIT_USER_ERROR
+from mlplab.extras import extra_of_config, not_installed
 
 # Flags after which Hydra shows something instead of running the task, or composes another config.
 _NOT_A_RUN = {
@@ -33,24 +34,25 @@ _OTHER_CONFIG = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir",
 Composes = Callable[[list[str]], bool]
 
 
-def check_overrides(conf_dir: Path, config_name: str, argv: list[str] | None = None) -> None:
-    """Exits with one line on stderr (code 2) if ``argv``'s overrides do not compose with ``config_name``."""
+def check_overrides(conf_dir: Path, config_name: str, argv: list[str] | None = None, searches: bool = False) -> None:
+    """Exits with one line on stderr (code 2) if ``argv``'s overrides do not compose with ``config_name``;
+    ``searches``: the config searches (scripts/tune.py), so each option of a searched group must compose too."""
     args = sys.argv[1:] if argv is None else argv
     if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(a in _NOT_A_RUN or a.startswith(_OTHER_CONFIG) for a in args):
         return
-    message = _first_error(conf_dir, config_name, args)
+    message = _first_error(conf_dir, config_name, args, searches)
     if message:
         print(f"error: {message}", file=sys.stderr, flush=True)
         sys.exit(EXIT_USER_ERROR)
 
 
-def _first_error(conf_dir: Path, config_name: str, args: list[str]) -> str | None:
+def _first_error(conf_dir: Path, config_name: str, args: list[str], searches: bool = False) -> str | None:
     try:
         parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
     except HydraException as e:  # bad syntax: Hydra's message names the override and the character
         return _one_line(e)
-    multirun = any(a in ("-m", "--multirun") for a in args)
-    params: Params = partial(_sweeper_params, conf_dir, config_name) if multirun else lambda _: {}
+    searches = searches or any(a in ("-m", "--multirun") for a in args)
+    params: Params = partial(_sweeper_params, conf_dir, config_name) if searches else lambda _: {}
     for job, lines in jobs(conf_dir, parsed, params):
         error = composition_error(conf_dir, config_name, lines)
         if error:
@@ -83,6 +85,8 @@ def composition_error(conf_dir: Path, config_name: str, overrides: list[str]) ->
     try:
         _compose(conf_dir, config_name, overrides)
     except MissingConfigException as e:
+        if error := _extra_not_installed(e):
+            return error
         group, _, option = (e.missing_cfg_file or "").rpartition("/")
         allowed = ", ".join(e.options or [])
         return f"{group or 'config'}={option}: no such option; allowed: {allowed}" if allowed else _one_line(e)
@@ -112,6 +116,17 @@ def composition_error(conf_dir: Path, config_name: str, overrides: list[str]) ->
             if blocked and not is_null(blocked[1]):
                 return _through(line, *blocked, [*overrides[:i], *overrides[i + 1 :]], composes)
     return None
+
+
+def _extra_not_installed(error: MissingConfigException) -> str | None:
+    """A config that only an extra's Hydra plugin provides (hydra/launcher=slurm needs submitit's launcher)."""
+    missing = error.missing_cfg_file or ""
+    extra = extra_of_config(missing)
+    # Hydra names the config whose defaults list asked for it: "In 'hydra/launcher/slurm': Could not load ...".
+    asking = re.match(r"In '([^']+)'", str(error))
+    group, _, option = (asking[1] if asking else missing).rpartition("/")
+    found = not_installed(extra, f"{group}={option}") if extra else None
+    return str(found) if found else None
 
 
 def _key(line: str) -> str:

@@ -69,6 +69,14 @@ class TrainerRules:
 GROUP_RULES: dict[str, type] = {"": RunRules, "optimizer": OptimizerRules, "trainer": TrainerRules}
 
 
+def _user_error_in(error: BaseException) -> UserError | None:
+    """A resolver's own one-line error (a data file that cannot be read), which OmegaConf raised inside its own."""
+    inner: BaseException | None = error
+    while inner is not None and not isinstance(inner, UserError):
+        inner = inner.__cause__ or inner.__context__
+    return inner
+
+
 def resolved(cfg: DictConfig) -> dict[str, Any]:
     """The config as plain data, every interpolation resolved; ``???`` and broken references are errors."""
     try:
@@ -76,7 +84,7 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
     except MissingMandatoryValue as e:
         raise needs_a_value(e.full_key) from None
     except InterpolationResolutionError as e:
-        raise UserError(f"{e.full_key}: {str(e).splitlines()[0]}") from None
+        raise _user_error_in(e) or UserError(f"{e.full_key}: {str(e).splitlines()[0]}") from None
     assert isinstance(tree, dict)
     tree.pop("hydra", None)
     return {str(k): v for k, v in tree.items()}
@@ -116,7 +124,8 @@ def _check_data(tree: dict[str, Any]) -> None:
             check_split_sizes(source, sizes, fractions)
             check_one_batch(source, sizes["train"], batch if is_int(batch) else None, bool(data.get("drop_last")))
     for dim in ("in_dim", "out_dim"):
-        if isinstance(model, dict) and dim in model and dim in data and model[dim] != data[dim]:
+        # data.<dim> null: the file's own size, which the model config reads (${data_size:...}).
+        if isinstance(model, dict) and data.get(dim) is not None and dim in model and model[dim] != data[dim]:
             raise UserError(
                 f"model.{dim}={model[dim]}: the data has data.{dim}={data[dim]}; allowed: the same size "
                 f"(set data.{dim}, model.{dim} follows it)"
@@ -142,6 +151,11 @@ def _check_files(tree: dict[str, Any]) -> None:
 def validate_config(cfg: DictConfig) -> None:
     """Raises UserError for the first problem found; returns quietly for a config that can run."""
     tree = resolved(cfg)
+    if tree.get("hparams_search") and "tune" not in tree:
+        # conf/hparams_search/ holds search spaces, which only scripts/tune.py reads.
+        raise UserError(
+            "hparams_search: a search runs with scripts/tune.py: python scripts/tune.py hparams_search=NAME"
+        )
     _check_group_rules(tree)
     for key, node in tree.items():
         if not isinstance(node, dict) or key == "paths":

@@ -9,6 +9,7 @@ from typing import Any
 from hydra.utils import get_object
 
 from mlplab.errors import UserError
+from mlplab.extras import extra_of_target, not_installed
 from mlplab.rules import invalid, type_hints
 
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
@@ -47,6 +48,10 @@ def accepted_params(target: Any) -> tuple[dict[str, Any], bool]:
 def check_target_node(key: str, node: Mapping[str, Any]) -> None:
     """``node`` is resolved plain data; raises UserError naming the first key or value that does not fit."""
     path = str(node["_target_"])
+    extra = extra_of_target(path)
+    missing = not_installed(extra, f"{key}._target_={path}") if extra else None
+    if missing:  # before Hydra tries, and logs its own lines about it
+        raise missing
     try:
         target = get_object(path)
     except Exception as e:

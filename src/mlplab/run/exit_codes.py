@@ -35,7 +35,8 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
     that a failed start left with nothing but Hydra's files is removed, so it cannot pass for a run.
     """
     run_dir = _run_dir()
-    fresh = run_dir is not None and _holds_no_run(run_dir)
+    # The tools run "in" the working directory (conf/hydra/tool.yaml: hydra.run.dir=.): never one to remove.
+    fresh = run_dir is not None and run_dir.resolve() != Path.cwd().resolve() and _holds_no_run(run_dir)
     try:
         with _signals_interrupt():
             return task()
@@ -56,6 +57,12 @@ def run_reporting_errors(task: Callable[[], T]) -> T:
         if error is not e:
             error.__cause__ = e  # HYDRA_FULL_ERROR=1 shows where it came from
         _exit(error, EXIT_USER_ERROR)
+
+
+def one_line_reason(error: Exception) -> str:
+    """``error`` as the one line a run would end with (for anything else: its type and message)."""
+    bad = error if isinstance(error, TrainingDiverged) else _bad_input(error)
+    return " ".join((str(bad) if bad is not None else f"{type(error).__name__}: {error}").split())
 
 
 def _bad_input(error: Exception) -> Exception | None:

@@ -8,6 +8,9 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig
 
+from mlplab.tasks import mlflow_logging
+from mlplab.tasks.mlflow_logging import is_mlflow
+
 
 def _entries(group: DictConfig | None) -> list[DictConfig]:
     # A null entry is how a config or override drops one item (callbacks.progress_bar=null).
@@ -21,6 +24,8 @@ def build_loggers(group: DictConfig | None, purge_step: int | None = None) -> li
         extra: dict[str, Any] = {}
         if purge_step is not None and conf.get("_target_", "").endswith("TensorBoardLogger"):
             extra["purge_step"] = purge_step
+        if is_mlflow(conf):
+            extra.update(mlflow_logging.build_args(conf))
         loggers.append(instantiate(conf, **extra))
     return loggers
 

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from mlplab.errors import UserError
+from mlplab.extras import require
 from mlplab.run.checkpoints import resolve_ckpt_path
 from mlplab.tasks.evaluate import load_model
 
@@ -100,6 +101,8 @@ def export(cfg: DictConfig) -> Path:
     fmt = str(cfg.format)
     if fmt not in EXPORTERS:
         raise UserError(f"format={fmt}: not a known export format; allowed: {', '.join(EXPORTERS)}")
+    if fmt == "onnx":
+        require("export", "format=onnx")  # onnx, onnxscript (the dynamo exporter), onnxruntime (the check)
     output = Path(cfg.output) if cfg.get("output") else Path(f"model{SUFFIXES[fmt]}")
     if output.suffix != SUFFIXES[fmt]:
         # torch.export.load refuses other names; the others follow suit so a file's name tells its format.

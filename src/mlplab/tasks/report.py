@@ -3,13 +3,15 @@
 import math
 from collections.abc import Sequence
 from pathlib import Path
-
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from mlplab.errors import UserError
+from mlplab.extras import require
 from mlplab.tasks.compare import find_runs, load_run, table_of_runs, to_markdown
 from mlplab.tasks.curves import RunCurves, read_curves
+
+if TYPE_CHECKING:  # matplotlib is the report extra's: imported once report() has checked it is there
+    from matplotlib.axes import Axes
 
 # The best MSE any model can reach on the synthetic data (its noise variance), logged by the model.
 NOISE_FLOOR = "val/noise_floor"
@@ -45,7 +47,7 @@ def _noise_floor(runs: Sequence[RunCurves]) -> float | None:
 
 
 def _draw(
-    ax: Axes, runs: Sequence[RunCurves], tag: str, labels: dict[Path, str], floor: float | None, log_y: bool
+    ax: "Axes", runs: Sequence[RunCurves], tag: str, labels: dict[Path, str], floor: float | None, log_y: bool
 ) -> None:
     for i, run in enumerate(runs):
         curve = run.curves[tag]
@@ -67,6 +69,8 @@ def plot_curves(
     runs: Sequence[RunCurves], labels: dict[Path, str], tags: Sequence[str], output: Path, log_y: bool = True
 ) -> None:
     """One panel per tag, one line per run; the noise floor as a dashed line on every loss panel."""
+    from matplotlib.figure import Figure
+
     floor = _noise_floor(runs)
     rows_of_legend = math.ceil((len(runs) + 1) / 3)
     fig = Figure(figsize=(6 * len(tags), 4.5 + 0.25 * rows_of_legend), layout="constrained")
@@ -89,6 +93,7 @@ def report(
     log_y: bool = True,
 ) -> Path:
     """Writes the curves PNG of every run under ``runs`` and prints their comparison table."""
+    require("report", "scripts/report.py")
     root = Path(runs)
     out = Path(output)
     if out.suffix.lower() != ".png":

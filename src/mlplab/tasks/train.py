@@ -1,6 +1,7 @@
 """The training task: fit, test the best checkpoint, write metrics.json and the HParams summary."""
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlplab.callbacks.divergence import DivergenceGuard
 from mlplab.callbacks.interrupt import InterruptCheckpoint
+from mlplab.callbacks.lean import NoProfiler
 from mlplab.callbacks.resume_state import ResumeState
 from mlplab.config.schema import validate_config
 from mlplab.config.tree import print_config_tree
@@ -24,6 +26,7 @@ from mlplab.run.console_noise import quiet_dependencies
 from mlplab.run.results import flat_hparams, log_hparams_with_metrics, to_floats, write_metrics_json
 from mlplab.run.run_dir import last_checkpoint
 from mlplab.tasks.components import build_callbacks, build_loggers, has_progress_bar, tensorboard_loggers
+from mlplab.tasks.mlflow_logging import log_summary
 
 
 def make_trainer(
@@ -32,6 +35,9 @@ def make_trainer(
     """The Trainer of ``cfg.trainer`` with this project's always-on safety parts (``make bench`` uses it too)."""
     # Always on: NaN/inf stops the run; Ctrl-C/SIGTERM save first; RNG and loader position are checkpointed.
     safety = [DivergenceGuard(), InterruptCheckpoint(last_checkpoint(output_dir)), ResumeState()]
+    if cfg.trainer.get("profiler") is None:
+        # Lightning's default records nothing either, through a context manager per hook call.
+        overrides.setdefault("profiler", NoProfiler())
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         logger=loggers or False,
@@ -44,13 +50,15 @@ def make_trainer(
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
-    """``cfg.model``; sizes it leaves null (a file's columns, its classes) are read from the data first."""
-    if all(cfg.model.get(k) is not None for k in ("in_dim", "out_dim")):
-        return instantiate(cfg.model)
-    datamodule.setup("fit")
-    sizes = getattr(datamodule, "sizes", {})
-    model: L.LightningModule = instantiate(cfg.model, **{k: v for k, v in sizes.items() if cfg.model.get(k) is None})
-    with open_dict(cfg):  # the sizes read from the data go into the saved config and the HParams too
+    """``cfg.model``; sizes that neither it nor the data config gives are read from the data module first."""
+    missing = [k for k in ("in_dim", "out_dim") if cfg.model.get(k) is None]
+    if missing:
+        datamodule.setup("fit")
+        sizes = getattr(datamodule, "sizes", {})
+        model: L.LightningModule = instantiate(cfg.model, **{k: v for k, v in sizes.items() if k in missing})
+    else:
+        model = instantiate(cfg.model)
+    with open_dict(cfg):  # sizes read from the data go into the saved config and the HParams too
         for key in ("in_dim", "out_dim"):
             if cfg.data.get(key) is None:
                 cfg.data[key] = int(model.hparams[key])
@@ -60,8 +68,9 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
     return model
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Runs one experiment described by ``cfg`` and returns its final metrics."""
+def train(cfg: DictConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str, float]:
+    """Runs one experiment described by ``cfg`` and returns its final metrics; ``callbacks`` join the
+    configured ones (scripts/tune.py's pruning)."""
     validate_config(cfg)  # before anything is built or written
     output_dir = Path(cfg.paths.output_dir)
     quiet_dependencies()
@@ -87,10 +96,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         # the next step at S), so steps neither repeat nor go missing.
         purge_step = int(resumed.get("global_step", 0))
     loggers = build_loggers(cfg.get("logger"), purge_step)
-    callbacks = build_callbacks(
+    configured = build_callbacks(
         cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=cfg.trainer.get("enable_progress_bar", True)
     )
-    trainer = make_trainer(cfg, output_dir, loggers, callbacks)
+    trainer = make_trainer(cfg, output_dir, loggers, [*configured, *callbacks])
 
     metrics: dict[str, float] = {}
     if cfg.get("train", True):
@@ -128,3 +137,4 @@ def _report(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], outp
         print(f"  {key:<16} {value:.6g}")
     if tensorboard_loggers(trainer.loggers):
         print(f"TensorBoard:   .venv/bin/tensorboard --logdir {output_dir} --host 127.0.0.1  (or: make tensorboard)")
+    log_summary(trainer.loggers, flat_hparams(cfg), metrics, best, trainer.global_step)  # logger=mlflow
