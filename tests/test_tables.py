@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from conftest import assert_error_line, compose_config, run_script
@@ -98,6 +99,8 @@ def test_regression_on_a_raw_unit_table_is_near_least_squares(tmp_path: Path) ->
     metrics = train(cfg)
     assert metrics["test/r2"] >= metrics["test/r2_least_squares"] - 0.05
     assert metrics["test/mse"] > 100  # raw units: the target is in the hundreds, not standardized
+    # train/loss too: the net trains on standardized targets (a loss near 0.5), but reports raw units.
+    assert metrics["train/loss"] > 100 and 0.2 < metrics["train/loss"] / metrics["val/loss"] < 5
 
 
 @pytest.mark.slow
@@ -152,6 +155,22 @@ def test_sizes_come_from_the_file_and_feature_columns_narrow_them(tmp_path: Path
     assert labels.sizes == {"in_dim": 3, "out_dim": 2, "classes": [0, 1]}  # integer labels stay integers
 
 
+def test_the_model_config_alone_builds_the_net_with_the_files_sizes(tmp_path: Path) -> None:
+    """``instantiate(cfg.model)``, with no data module at hand: the sizes are read from data.path."""
+    iris = instantiate(compose_config("train", ["experiment=iris"], tmp_path).model)
+    assert (iris.net.fc1.in_features, iris.net.fc2.out_features) == (4, 3)  # 4 measurements, 3 species
+    narrow = ["data=file", f"data.path={DATASETS / 'diabetes.csv'}", "data.target_columns=[progression]"]
+    diabetes = instantiate(compose_config("train", [*narrow, "data.feature_columns=[age,bmi]"], tmp_path).model)
+    assert (diabetes.net.fc1.in_features, diabetes.net.fc2.out_features) == (2, 1)
+
+
+def test_callbacks_none_drops_what_data_file_brings_too(tmp_path: Path) -> None:
+    table_run = ["data=file", f"data.path={DATASETS / 'iris.csv'}", "data.target_columns=[species]"]
+    assert {"early_stopping", "baseline"} <= set(compose_config("train", table_run, tmp_path).callbacks)
+    assert not compose_config("train", [*table_run, "callbacks=none"], tmp_path).callbacks
+    assert "early_stopping" not in compose_config("train", [*table_run, "callbacks=default"], tmp_path).callbacks
+
+
 def test_classification_splits_are_stratified_even_for_a_file_sorted_by_class(tmp_path: Path) -> None:
     data = FileDataModule(path=str(DATASETS / "iris.csv"), target_columns=["species"], task="classification")
     data.setup("fit")
@@ -181,6 +200,12 @@ def test_any_two_fractions_make_the_third_and_a_small_table_trains_with_defaults
     )
     metrics = train(cfg)
     assert metrics["global_step"] == 5  # one step per epoch: full batch
+    # 16 rows, every default: 0.8/0.1/0.1 would leave 1 test row (no R²); val and test get 2, train 12.
+    sixteen = FileDataModule(
+        path=str(table(tmp_path / "sixteen.csv", ["a", "b", "y"], rows[:16])), target_columns=["y"]
+    )
+    sixteen.setup("fit")
+    assert [len(sixteen.splits[s]) for s in ("train", "val", "test")] == [12, 2, 2]
 
 
 def test_synthetic_classification_trains_offline_with_accuracy_metrics(tmp_path: Path) -> None:

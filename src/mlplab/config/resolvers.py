@@ -110,6 +110,18 @@ def datasets_dir() -> str:
     return str(Path(__file__).resolve().parents[1] / "datasets")
 
 
+def data_size(name: str, *, _root_: Any) -> Any:
+    """``model.in_dim``/``out_dim``: the data config's, or, where it leaves them null, read from ``data.path``
+    (the file's columns and classes), so that ``instantiate(cfg.model)`` builds the net without the data."""
+    data = _root_.get("data")
+    value = data.get(name) if data is not None else None
+    if value is not None or data is None or data.get("path") is None:
+        return value
+    from mlplab.data.file import file_sizes  # numpy and torch: only when a file's sizes are asked for
+
+    return file_sizes(data)[name]
+
+
 def register() -> None:
     """Idempotent: scripts and tests may both call it."""
     if not OmegaConf.has_resolver("run_id"):
@@ -122,6 +134,8 @@ def register() -> None:
         OmegaConf.register_new_resolver("job_output_dir", job_output_dir)  # not cached: a multirun's jobs differ
     if not OmegaConf.has_resolver("datasets_dir"):
         OmegaConf.register_new_resolver("datasets_dir", datasets_dir, use_cache=True)
+    if not OmegaConf.has_resolver("data_size"):
+        OmegaConf.register_new_resolver("data_size", data_size)
     if not OmegaConf.has_resolver("cwd"):
         # Like ${hydra:runtime.cwd} (runs never chdir), but also resolvable while a multirun sweeper
         # builds hydra.sweep.dir, before Hydra's runtime config exists.

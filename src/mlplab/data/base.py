@@ -51,16 +51,25 @@ def check_fractions(fractions: Fractions) -> None:
         )
 
 
-def split_sizes(n: int, fractions: tuple[float, float, float]) -> dict[str, int]:
-    n_train, n_val = round(fractions[0] * n), round(fractions[1] * n)
-    return {"train": n_train, "val": n_val, "test": n - n_train - n_val}
+def split_sizes(n: int, fractions: Fractions, at_least: int = 2) -> dict[str, int]:
+    """Samples per split. A val or test split asked for gets ``at_least`` samples (R² needs two) where rounding
+    gives it fewer, taken from train while train keeps as many: 16 rows split 12/2/2, not 13/2/1."""
+    sizes = {"train": round(fractions[0] * n), "val": round(fractions[1] * n)}
+    sizes["test"] = n - sizes["train"] - sizes["val"]
+    for split, fraction in zip(("val", "test"), fractions[1:], strict=True):
+        short = at_least - sizes[split]
+        if fraction > 0 and short > 0 and sizes["train"] - short >= at_least:
+            sizes[split] += short
+            sizes["train"] -= short
+    return sizes
 
 
 def split_groups(groups: list[Tensor], fractions: Fractions) -> dict[str, Tensor]:
     """Each group (all samples, or one class) split by ``fractions``, in the group's own (seeded) order."""
     parts: dict[str, list[Tensor]] = {s: [] for s in STAGES}
     for group in groups:
-        sizes = split_sizes(len(group), fractions)
+        # Classes: each in proportion; their sum gives val and test their samples.
+        sizes = split_sizes(len(group), fractions, at_least=2 if len(groups) == 1 else 0)
         parts["train"].append(group[: sizes["train"]])
         parts["val"].append(group[sizes["train"] : len(group) - sizes["test"]])
         parts["test"].append(group[len(group) - sizes["test"] :])
@@ -137,7 +146,10 @@ class TensorDataModule(L.LightningDataModule):
     @property
     def sizes(self) -> dict[str, object]:
         """What the model needs to know of the data, read once it is loaded: the net's sizes (and labels)."""
-        x, y = self.splits["train"].x, self.splits["train"].y
+        return self.sizes_of(self.splits["train"].x, self.splits["train"].y)
+
+    def sizes_of(self, x: Tensor, y: Tensor) -> dict[str, object]:
+        """The net's sizes (and the labels) for samples ``x``, ``y`` as :meth:`load` gives them."""
         if self.task == "classification":
             return {"in_dim": x.shape[1], "out_dim": len(self.classes or []), "classes": self.classes}
         return {"in_dim": x.shape[1], "out_dim": y.shape[1]}

@@ -5,11 +5,14 @@ either, the last column is the target (or, with ``in_dim``/``out_dim``, the firs
 features and the next out_dim the targets).
 """
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from mlplab.data.base import TensorDataModule
@@ -17,6 +20,21 @@ from mlplab.data.readers import DataFileError, check_values, numeric, read_file
 from mlplab.rules import Positive, checked
 
 Column = int | str
+_sizes_read: dict[str, dict[str, object]] = {}  # file_sizes' answers, by data config and file version
+
+
+def file_sizes(data: DictConfig) -> dict[str, object]:
+    """``in_dim``, ``out_dim`` (and ``classes``) of the file that the ``data`` config reads: what
+    ``${data_size:...}`` gives the model config. Read once per file version and config."""
+    spec = OmegaConf.to_container(data, resolve=True)
+    assert isinstance(spec, dict)
+    path = Path(str(spec["path"]))
+    stamp = path.stat().st_mtime_ns if path.is_file() else None
+    key = json.dumps([spec, stamp], sort_keys=True, default=str)
+    if key not in _sizes_read:
+        module = instantiate(data)
+        _sizes_read[key] = module.sizes_of(*module.load())
+    return _sizes_read[key]
 
 
 class FileDataModule(TensorDataModule):

@@ -28,6 +28,7 @@ class MLPModule(L.LightningModule):
     x_scale: Standardize | None
     y_scale: Standardize | None
     scales_targets = False  # regression standardizes its targets too
+    train_loss_raw: Tensor | None = None  # the last step's loss in raw units, where the targets are standardized
 
     def _parts(self, optimizer: OptimizerFactory | None, scheduler: SchedulerFactory | None) -> None:
         """Called by each subclass's ``__init__`` after ``save_hyperparameters``."""
@@ -85,12 +86,14 @@ class MLPModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         data = getattr(self.trainer, "datamodule", None)
+        sizes = getattr(data, "sizes", None) if data is not None and getattr(data, "splits", None) else None
         if "net" not in self._modules:
-            sizes = getattr(data, "sizes", None)
             if not sizes:
                 raise ValueError("model.in_dim/out_dim: not set, and no datamodule to read them from")
             self.hparams.update(sizes)
             self._build()
+        elif sizes:  # what the net's sizes did not say: the labels, saved in the checkpoint for predict
+            self.hparams.update({k: v for k, v in sizes.items() if k in self.hparams and self.hparams[k] is None})
         if stage == "fit" and self.x_scale is not None and data is not None:
             # The training split's statistics; a resumed run then loads its checkpoint's, which are the same.
             x, y = data.training_rows()
@@ -101,7 +104,11 @@ class MLPModule(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """The tutorial's forward and loss; Lightning does zero_grad, backward and step around it."""
         x, y = self.scaled(batch)
-        return self.loss_fn(self.net(x), y)
+        pred = self.net(x)
+        if self.y_scale is not None:  # train/loss in raw units, like val/* (TrainLoss logs it)
+            with torch.no_grad():
+                self.train_loss_raw = self.loss_fn(self.y_scale.inverse(pred), batch[1])
+        return self.loss_fn(pred, y)
 
     def scaled(self, batch: Batch) -> Batch:
         """A batch in the units the net is trained in."""
