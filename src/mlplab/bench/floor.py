@@ -10,15 +10,20 @@ from torch import nn
 
 
 class GatheredBatches:
-    """Seeded-shuffle gathers of whole tensors (or the whole set when ``batch_size`` is None): no DataLoader."""
+    """Seeded-shuffle gathers of whole tensors (or the whole set when ``batch_size`` is None): no DataLoader.
+    ``seed=None``: consecutive slices in order (a validation pass, as the hand loop makes it)."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int | None, seed: int) -> None:
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int | None, seed: int | None) -> None:
         self.x, self.y, self.seed = x, y, seed
         self.batch_size = batch_size or len(x)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self.batch_size >= len(self.x):
             yield self.x, self.y
+            return
+        if self.seed is None:
+            for i in range(0, len(self.x), self.batch_size):
+                yield self.x[i : i + self.batch_size], self.y[i : i + self.batch_size]
             return
         order = torch.randperm(len(self.x), generator=torch.Generator().manual_seed(self.seed)).to(self.x.device)
         for i in range(0, len(self.x), self.batch_size):
@@ -41,6 +46,8 @@ class TutorialModule(L.LightningModule):
         self.net = net
         self.criterion = nn.MSELoss()
         self.automatic_optimization = not manual
+        self.val_total: torch.Tensor | None = None
+        self.val_loss = float("nan")
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         x, y = batch
@@ -56,11 +63,40 @@ class TutorialModule(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
-def bare_fit(net: nn.Module, batches: GatheredBatches, accelerator: str, epochs: int, manual: bool = False) -> float:
-    """Seconds for Lightning's ``barebones`` loop over ``net``: no callbacks, logger, validation or DataLoader."""
-    trainer = L.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, barebones=True)
+class ValidatedTutorialModule(TutorialModule):
+    """:class:`TutorialModule` with the hand loop's validation: a summed MSE, read once at the end."""
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        loss = nn.functional.mse_loss(self.net(x), y, reduction="sum")
+        self.val_total = loss if self.val_total is None else self.val_total + loss
+
+    def on_validation_epoch_end(self) -> None:
+        if self.val_total is not None:
+            self.val_loss = float(self.val_total)  # the hand loop also reads its validation result once
+            self.val_total = None
+
+
+def bare_fit(
+    net: nn.Module,
+    batches: GatheredBatches,
+    accelerator: str,
+    epochs: int,
+    manual: bool = False,
+    val: GatheredBatches | None = None,
+) -> float:
+    """Seconds for Lightning's ``barebones`` loop over ``net``: no callbacks, logger, checkpoints, progress bar
+    or DataLoader; with ``val``, a validation after the last epoch (as the hand loop's)."""
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator=accelerator,
+        devices=1,
+        barebones=True,
+        check_val_every_n_epoch=epochs if val is not None else 1,
+    )
     start = time.perf_counter()
-    trainer.fit(TutorialModule(net, manual), train_dataloaders=batches)
+    module = TutorialModule(net, manual) if val is None else ValidatedTutorialModule(net, manual)
+    trainer.fit(module, train_dataloaders=batches, val_dataloaders=val)
     if trainer.strategy.root_device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start

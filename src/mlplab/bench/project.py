@@ -37,14 +37,9 @@ def build(cfg: DictConfig, progress_bar: bool = True) -> tuple[TensorDataModule,
         _ = logger.experiment
     progress_bar = progress_bar and cfg.trainer.get("enable_progress_bar", True)
     callbacks = build_callbacks(cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=progress_bar)
-    trainer = make_trainer(
-        cfg,
-        Path(cfg.paths.output_dir),
-        loggers,
-        callbacks,
-        enable_progress_bar=progress_bar,
-        enable_model_summary=False,
-    )
+    # As scripts/train.py: a bar only where one is configured (make_trainer), none at all without progress_bar.
+    no_bar = {} if progress_bar else {"enable_progress_bar": False}
+    trainer = make_trainer(cfg, Path(cfg.paths.output_dir), loggers, callbacks, enable_model_summary=False, **no_bar)
     return datamodule, model, trainer
 
 

@@ -5,13 +5,15 @@ import torch
 from torch import Tensor
 from torchmetrics.functional import accuracy, r2_score
 
+from mlplab.callbacks.lean import LeanCallback
+
 
 def least_squares(x: Tensor, y: Tensor) -> Tensor:
     """Weights ``w`` (with a bias row) minimizing ``|[x, 1] w - y|``; float64 for a stable solve."""
     return torch.linalg.lstsq(_with_bias(x), y.double().cpu(), driver="gelsd").solution
 
 
-class LeastSquaresBaseline(L.Callback):
+class LeastSquaresBaseline(LeanCallback):
     """Logs ``test/r2_least_squares`` (regression, raw units) or ``test/acc_least_squares`` (classification:
     least squares on one-hot labels, argmax): what the net is read against on a real table."""
 

@@ -7,6 +7,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from mlplab.callbacks.lean import LeanCallback
 from mlplab.callbacks.train_loss import epoch_train_loss
 from mlplab.errors import TrainingDiverged
 
@@ -45,7 +46,7 @@ def refuse_nonfinite_checkpoint(checkpoint: Mapping[str, Any], path: str) -> Non
     )
 
 
-class DivergenceGuard(L.Callback):
+class DivergenceGuard(LeanCallback):
     """Checks the epoch's training loss and the weights (one host sync per check).
 
     At an epoch's end once ``trainer.log_every_n_steps`` steps have passed since the last check (every

@@ -2,11 +2,12 @@
 
 import lightning as L
 
+from mlplab.callbacks.lean import LeanCallback
 from mlplab.callbacks.train_loss import epoch_train_loss
 from mlplab.rules import Positive, checked
 
 
-class EpochPrinter(L.Callback):
+class EpochPrinter(LeanCallback):
     """Prints ``Epoch: 100, Loss: 0.1234`` after every ``every_n_epochs``-th training epoch."""
 
     @checked("callbacks.epoch_printer")

@@ -16,12 +16,13 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from mlplab.callbacks.lean import LeanCallback
 from mlplab.errors import Interrupted
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class InterruptCheckpoint(L.Callback):
+class InterruptCheckpoint(LeanCallback):
     """Armed during ``fit``; saves ``path`` and raises :class:`Interrupted` once a signal has arrived."""
 
     def __init__(self, path: Path) -> None:

@@ -1,15 +1,17 @@
 """Lightning's ModelCheckpoint, with step-interval saves that never skip a validation on resume, and a
 ``last.ckpt`` that is always the run's final state."""
 
+import inspect
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
 
+from mlplab.callbacks.lean import LeanCallback
 from mlplab.compat.lightning import save_last_now, saves_on_train_epoch_end
 
 
-class ModelCheckpoint(LightningModelCheckpoint):
+class ModelCheckpoint(LeanCallback, LightningModelCheckpoint):
     """Same arguments and files as Lightning's; one difference in *when* a save happens.
 
     A step-interval save (``every_n_train_steps``, ``train_time_interval``) that falls on an epoch's last
@@ -23,6 +25,11 @@ class ModelCheckpoint(LightningModelCheckpoint):
         super().__init__(*args, **kwargs)
         self._deferred = False
         self._state_key = super().state_key
+        given = inspect.signature(LightningModelCheckpoint.__init__).bind(self, *args, **kwargs).arguments
+        if not given.get("every_n_train_steps") and given.get("train_time_interval") is None:
+            # No step-interval saves: Lightning's batch-end hook would only find, every step, that there is
+            # nothing to save (and the deferral below has nothing to defer).
+            self.skip("on_train_batch_end")
 
     @property
     def state_key(self) -> str:
@@ -46,7 +53,8 @@ class ModelCheckpoint(LightningModelCheckpoint):
             # The step-interval save of the epoch's last batch: its step still counts, validation is done.
             last = trainer.num_training_batches
             super().on_train_batch_end(trainer, pl_module, None, None, int(last) - 1 if last != float("inf") else -1)
-        super().on_train_epoch_end(trainer, pl_module)
+        if saves_on_train_epoch_end(self, trainer):  # else Lightning's hook checks more, then does nothing
+            super().on_train_epoch_end(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning saves here only if it never saved: with validation inside epochs (val_check_interval < 1)

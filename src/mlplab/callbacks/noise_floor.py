@@ -2,8 +2,10 @@
 
 import lightning as L
 
+from mlplab.callbacks.lean import LeanCallback
 
-class NoiseFloor(L.Callback):
+
+class NoiseFloor(LeanCallback):
     """Logs ``val/noise_floor``, the best MSE any model can reach on data that knows it (synthetic data):
     ``val/mse`` is read against it."""
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from mlplab.callbacks.lean import LeanCallback
 from mlplab.compat.lightning import finish_epoch_on_last_batch
 
 
@@ -54,7 +55,7 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class ResumeState(L.Callback):
+class ResumeState(LeanCallback):
     """RNG states saved with each checkpoint (this process's: rank 0's under DDP) and restored on resume.
 
     Also flushes the loggers at each checkpoint and once more at the next step (whose logs Lightning

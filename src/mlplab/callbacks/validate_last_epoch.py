@@ -2,8 +2,10 @@
 
 import lightning as L
 
+from mlplab.callbacks.lean import LeanCallback
 
-class ValidateLastEpoch(L.Callback):
+
+class ValidateLastEpoch(LeanCallback):
     """The tutorial validates every 100 epochs: a 50-epoch run would otherwise end with no ``val/loss``, no
     best checkpoint to test, and no final metrics. Validation counted in steps (``check_val_every_n_epoch:
     null``) is left as configured."""
