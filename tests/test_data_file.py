@@ -46,9 +46,10 @@ CASES: dict[str, tuple[Callable[[Path], object], tuple[Named, ...]]] = {
         lambda p: np.save(p, np.array([{"code": 1}], dtype=object), allow_pickle=True),
         (".npy", "allow_pickle"),
     ),
-    "five_rows.csv": (lambda p: write(p, ROW * 5), ("val split", "allowed")),
-    # 8 rows at 0.8/0.1/0.1: one for val, whose R² is undefined.
-    "eight_rows.csv": (lambda p: write(p, ROW * 8), ("val/r2", "allowed")),
+    # 4 rows at 0.8/0.1/0.1: train keeps 2, test takes 2, nothing is left for val.
+    "four_rows.csv": (lambda p: write(p, ROW * 4), ("val split", "allowed")),
+    # 5 rows: 2/2/1, and one test row has no R².
+    "five_rows.csv": (lambda p: write(p, ROW * 5), ("test/r2", "allowed")),
 }
 
 
