@@ -4,6 +4,7 @@ import json
 import math
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import lightning as L
@@ -170,11 +171,11 @@ def test_model_checkpoint_keeps_its_batch_hook_only_for_step_interval_saves(tmp_
 
 class _SeesTheBarsThread(L.Callback):
     def __init__(self) -> None:
-        self.threads: list[object] = []
+        self.threads: list[threading.Thread] = []
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         bar = trainer.progress_bar_callback
-        self.threads.append(bar.progress.live._refresh_thread)  # type: ignore[union-attr]
+        self.threads.append(bar.progress.live._refresh_thread)
 
 
 @pytest.mark.filterwarnings("ignore:.*LeafSpec.*")
