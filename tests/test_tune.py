@@ -1,6 +1,7 @@
 """Optuna studies with scripts/tune.py, end to end: pruning, a total budget that a rerun continues, parallel
 workers on one storage, failed and killed trials, and the best trial's config trained again."""
 
+import csv
 import json
 import os
 import signal
@@ -174,3 +175,19 @@ def test_train_points_a_search_to_tune(make_cfg: Callable[..., DictConfig]) -> N
     with pytest.raises(UserError) as refused:
         validate_config(make_cfg("hparams_search=mlp"))
     assert_names(str(refused.value), "hparams_search", "scripts/tune.py")
+
+
+@pytest.mark.slow
+def test_a_classification_study_maximizes_val_acc(tmp_path: Path) -> None:
+    import optuna
+
+    study_dir = tmp_path / "iris"
+    args = ["experiment=iris", "hparams_search=lr", "trainer.max_epochs=3", *TINY[2:], "tune.n_trials=3"]
+    run_script("tune.py", *args, f"tune.dir={study_dir}")
+    study = optuna.load_study(study_name="lr", storage=f"sqlite:///{study_dir / 'study.db'}")
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE  # the task's metric, val/acc
+    values = [t.value for t in study.trials if t.state.name == "COMPLETE"]
+    assert study.best_value == max(values)
+    with (study_dir / "comparison.csv").open() as f:
+        accs = [float(row["val/acc"]) for row in csv.DictReader(f)]
+    assert accs == sorted(accs, reverse=True) and len(accs) == 3  # best first: the highest accuracy
