@@ -186,7 +186,7 @@ def test_a_classification_study_maximizes_val_acc(tmp_path: Path) -> None:
     run_script("tune.py", *args, f"tune.dir={study_dir}")
     study = optuna.load_study(study_name="lr", storage=f"sqlite:///{study_dir / 'study.db'}")
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE  # the task's metric, val/acc
-    values = [t.value for t in study.trials if t.state.name == "COMPLETE"]
+    values = [float(t.value) for t in study.trials if t.state.name == "COMPLETE" and t.value is not None]
     assert study.best_value == max(values)
     with (study_dir / "comparison.csv").open() as f:
         accs = [float(row["val/acc"]) for row in csv.DictReader(f)]
