@@ -17,7 +17,8 @@ from mlplab.bench.hand import time_minibatch_epoch
 from mlplab.bench.table import Row, best_of
 from mlplab.callbacks.lean import LeanCallback, NoProfiler
 from mlplab.callbacks.model_checkpoint import ModelCheckpoint
-from mlplab.callbacks.progress_bar import RichProgressBar, _WakefulRefreshThread
+from mlplab.callbacks.progress_bar import RichProgressBar
+from mlplab.compat.lightning import WakefulRefreshThread
 from mlplab.model.net import Net
 from mlplab.model.tutorial_loop import hand_loop
 
@@ -191,5 +192,5 @@ def test_the_bars_refresh_thread_wakes_when_the_bar_stops() -> None:
         enable_model_summary=False,
     )
     trainer.fit(TutorialModule(Net()), train_dataloaders=GatheredBatches(x, y, 16, seed=0))
-    assert seen.threads and all(isinstance(t, _WakefulRefreshThread) for t in seen.threads)
+    assert seen.threads and all(isinstance(t, WakefulRefreshThread) for t in seen.threads)
     assert not any(t.is_alive() for t in seen.threads)  # joined when the bar stopped

@@ -6,42 +6,10 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar as LightningRichProgressBar
-from lightning.pytorch.callbacks.progress.rich_progress import _RefreshThread
 from torch import Tensor
 
 from mlplab.callbacks.lean import LeanCallback
-
-
-class _WakefulRefreshThread(_RefreshThread):
-    """Lightning's refresh thread (it draws the bar when a hook asked for it), waiting on its stop event
-    between draws as rich's own does, instead of in ``time.sleep``.
-
-    Stopping the bar joins this thread. Lightning's sleeps out its whole interval first: every stop of the bar
-    (once per fit, once per test) waited half a ``1 / refresh_rate`` on average, 50 ms at 10 draws a second,
-    ~40 µs a step of a 977-step epoch (``make bench``)."""
-
-    def run(self) -> None:
-        while not self.done.wait(1 / self.refresh_per_second):
-            if self.refresh_cond:
-                with self.live._lock:
-                    self.live.refresh()
-                self.refresh_cond = False
-
-
-def _wake_on_stop(progress: Any) -> None:
-    """Swaps the running refresh thread of a just-started bar for a :class:`_WakefulRefreshThread`.
-
-    Lightning 2.4 - 2.6 and rich 13 - 15 keep it in ``progress.live._refresh_thread`` (tests/test_bench.py checks
-    that the swap happens); where they do not, the bar stays as Lightning makes it.
-    """
-    live = getattr(progress, "live", None)
-    old = getattr(live, "_refresh_thread", None)
-    if not isinstance(old, _RefreshThread) or isinstance(old, _WakefulRefreshThread) or not old.is_alive():
-        return
-    old.stop()  # it ends after its current sleep; nothing waits for it (a daemon thread)
-    new = _WakefulRefreshThread(old.live, old.refresh_per_second)
-    live._refresh_thread = new  # type: ignore[union-attr]
-    new.start()
+from mlplab.compat.lightning import wake_refresh_thread_on_stop
 
 
 class RichProgressBar(LeanCallback, LightningRichProgressBar):
@@ -99,7 +67,7 @@ class RichProgressBar(LeanCallback, LightningRichProgressBar):
 
     def _init_progress(self, trainer: L.Trainer) -> None:
         super()._init_progress(trainer)
-        _wake_on_stop(self.progress)
+        wake_refresh_thread_on_stop(self.progress)
 
     def on_sanity_check_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._shown = None  # Lightning drops the sanity check's val/* values
