@@ -40,9 +40,16 @@ PRUNED_STUDY = [
 
 
 def load_trials(study_dir: Path, name: str) -> list[Any]:
+    """The study's trials, from its SQLite file or (tune.storage=journal) its journal file."""
     import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
 
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{study_dir / 'study.db'}").get_trials()
+    journal = study_dir / "study.journal"
+    storage = (
+        JournalStorage(JournalFileBackend(str(journal))) if journal.exists() else f"sqlite:///{study_dir / 'study.db'}"
+    )
+    return optuna.load_study(study_name=name, storage=storage).get_trials()
 
 
 def states(trials: list[Any]) -> list[str]:
@@ -136,9 +143,12 @@ def test_two_workers_share_one_study_without_running_a_trial_twice(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_a_killed_workers_trial_is_failed_and_retried_not_left_running(tmp_path: Path) -> None:
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_a_killed_workers_trial_is_failed_and_retried_not_left_running(tmp_path: Path, storage: str) -> None:
+    """SQLite: Optuna's heartbeats. A journal file has none in Optuna: mlplab.tune.liveness stamps the trial."""
     study_dir = tmp_path / "study"
-    args = ["hparams_search=lr", *TINY, f"tune.dir={study_dir}", "tune.n_trials=1"]
+    chosen = ["tune.storage=journal"] if storage == "journal" else []
+    args = ["hparams_search=lr", *TINY, *chosen, f"tune.dir={study_dir}", "tune.n_trials=1"]
     env = {**os.environ, "PYTHONWARNINGS": "default"}
     long_trial = [sys.executable, str(ROOT / "scripts" / "tune.py"), *args, "trainer.max_epochs=100000"]
     worker = subprocess.Popen(long_trial, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

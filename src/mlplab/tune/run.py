@@ -11,10 +11,12 @@ from mlplab.errors import UserError
 from mlplab.tasks.compare import compare_runs
 from mlplab.tune import workers
 from mlplab.tune.best_config import summary, write_best_config
+from mlplab.tune.liveness import Liveness
 from mlplab.tune.space import search_space
 from mlplab.tune.study import (
     budget_lock,
     direction_of,
+    open_storage,
     open_study,
     quiet_failed_trials,
     storage_address,
@@ -46,14 +48,16 @@ def tune(cfg: DictConfig) -> float | None:
     _check_devices(cfg.trainer)
     quiet_failed_trials()
     worker = 0 if first else int(t.worker_index)
-    study = open_study(t, study_dir, direction, worker)
+    storage = open_storage(t, study_dir)
+    study = open_study(t, storage, study_dir, direction, worker)
+    liveness = Liveness(storage, t)
     if first and t.launcher != "local":
         workers.run_on_submitit(t, study_dir)
     else:
         children = workers.start_local(t.workers, study_dir) if first and t.workers > 1 else []
         torch.set_num_threads(max(1, torch.get_num_threads() // max(1, t.workers)))
         try:
-            _work(study, Objective(base, space, t.metric, study_dir, worker), t.n_trials, study_dir)
+            _work(study, Objective(base, space, t.metric, study_dir, worker, liveness), t.n_trials, study_dir, liveness)
         except BaseException:
             workers.stop_local(children)
             raise
@@ -70,9 +74,10 @@ def _check_devices(trainer: DictConfig) -> None:
         )
 
 
-def _work(study: optuna.Study, objective: Objective, n_trials: int, study_dir: Path) -> None:
+def _work(study: optuna.Study, objective: Objective, n_trials: int, study_dir: Path, liveness: Liveness) -> None:
     while True:
         with budget_lock(study_dir):
+            liveness.fail_stale(study)
             if not take_next_trial(study, n_trials):
                 return
         try:

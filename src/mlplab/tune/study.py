@@ -72,10 +72,9 @@ def open_storage(tune: DictConfig, study_dir: Path) -> BaseStorage:
 
 
 def open_study(
-    tune: DictConfig, study_dir: Path, direction: Literal["minimize", "maximize"], worker: int
+    tune: DictConfig, storage: BaseStorage, study_dir: Path, direction: Literal["minimize", "maximize"], worker: int
 ) -> optuna.Study:
     """Creates the study, or loads it to continue; the sampler's seed moves on by the trials stored."""
-    storage = open_storage(tune, study_dir)
     stored = _stored_trials(storage, tune.study_name)
     sampler_cfg = tune.sampler
     shift: dict[str, Any] = {}

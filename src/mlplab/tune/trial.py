@@ -17,6 +17,7 @@ from mlplab.run.exit_codes import one_line_reason
 from mlplab.run.results import flat_hparams, log_hparams_with_metrics
 from mlplab.run.run_dir import HYDRA_SUBDIR
 from mlplab.tasks.components import tensorboard_loggers
+from mlplab.tune.liveness import Liveness
 from mlplab.tune.space import suggest
 
 TRIAL_FILE = "trial.json"  # in each trial's run dir: its number, state, value or reason (compare reads it)
@@ -52,8 +53,11 @@ class Pruning(PyTorchLightningPruningCallback):
 class Objective:
     """Called by ``study.optimize`` once per trial; returns the trial's ``metric``, or raises (FAIL, PRUNED)."""
 
-    def __init__(self, base: list[str], space: Mapping[str, Any], metric: str, study_dir: Path, worker: int) -> None:
+    def __init__(
+        self, base: list[str], space: Mapping[str, Any], metric: str, study_dir: Path, worker: int, liveness: Liveness
+    ) -> None:
         self.base, self.space, self.metric, self.study_dir, self.worker = base, space, metric, study_dir, worker
+        self.liveness = liveness
         self.interrupted: Interrupted | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -67,7 +71,8 @@ class Objective:
         try:
             cfg, record["choices"] = trial_config(overrides, run_dir)
             _save_config(cfg, overrides, run_dir)
-            metrics = train(cfg, callbacks=[Pruning(trial, self.metric, cfg)])
+            with self.liveness.beating(trial):
+                metrics = train(cfg, callbacks=[Pruning(trial, self.metric, cfg)])
             value = metrics.get(self.metric)
             if value is None:
                 shown = ", ".join(k for k in metrics if "/" in k)
