@@ -1,7 +1,6 @@
-"""Dead workers on a journal storage. Optuna's heartbeats exist for RDB storages only (Optuna 5.1), so a trial
-whose worker was killed would stay RUNNING in a journal file forever. Here the trial's worker stamps it every
-``tune.heartbeat_interval``; a RUNNING trial without a stamp for ``tune.grace_period`` is failed and retried,
-as Optuna does itself for RDB storages (for those this does nothing)."""
+"""Trials of dead workers: failed and retried, not RUNNING forever. RDB storages have Optuna's heartbeats; a
+journal file has none (Optuna 5.1), so there the trial's worker stamps it every ``tune.heartbeat_interval``
+and a RUNNING trial without a stamp for ``tune.grace_period`` is failed and retried as Optuna would."""
 
 import threading
 import time
@@ -48,7 +47,9 @@ class Liveness:
 
     def fail_stale(self, study: optuna.Study) -> None:
         """Under the budget lock: RUNNING trials silent for ``grace`` seconds fail, and are retried."""
-        if not self.enabled:
+        if not self.enabled:  # an RDB storage: Optuna's own heartbeats
+            with heartbeats():
+                optuna.storages.fail_stale_trials(study)
             return
         now = time.time()
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

@@ -122,8 +122,6 @@ def take_next_trial(study: optuna.Study, n_trials: int) -> bool:
     """Under :func:`budget_lock`: whether this worker runs one more trial. A trial waiting (a retry, or one a
     worker queued and could not run) is run first; else one is queued if the study has fewer than
     ``n_trials``. A failed trial that a retry replaces is counted once."""
-    with heartbeats():  # a dead worker's trial (no heartbeat for grace_period) fails now; its retry waits
-        optuna.storages.fail_stale_trials(study)
     trials = study.get_trials(deepcopy=False)
     if any(t.state == TrialState.WAITING for t in trials):
         return True

@@ -13,6 +13,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from mlplab.errors import UserError
+from mlplab.extras import require
 
 
 def _command(index: int) -> list[str]:
@@ -56,10 +57,9 @@ def stop_local(children: list[subprocess.Popen[bytes]]) -> None:
 
 def run_on_submitit(tune: DictConfig, study_dir: Path) -> None:
     """``tune.launcher=slurm`` (or ``slurm_local``): a job array of ``tune.workers`` jobs; waits for them all."""
-    try:
-        import submitit
-    except ImportError as e:
-        raise UserError(f"tune.launcher={tune.launcher}: needs submitit: pip install 'mlplab[slurm]'") from e
+    require("slurm", f"tune.launcher={tune.launcher}")
+    import submitit
+
     if tune.launcher == "slurm" and not shutil.which("srun"):
         raise UserError(
             "tune.launcher=slurm: srun not found, this machine is not part of a SLURM cluster; start it from the "
