@@ -25,7 +25,7 @@ BAD: dict[str, tuple[Named, ...]] = {
     "trainer.precision=17": ("trainer.precision=17", "allowed", "32-true"),
     "trainer.devices=3": ("trainer.devices=3", "2 CPU", "allowed", "1..2"),
     "trainer=gpu": ("trainer.accelerator=gpu", "CUDA", "allowed", "cpu"),
-    "trainer.accelerator=tpu": ("trainer.accelerator=tpu", "torch_xla", "allowed", "cpu"),
+    "trainer.accelerator=tpu": ("trainer.accelerator=tpu", "allowed", "cpu"),
     "trainer.accelerator=mps": ("trainer.accelerator=mps", "allowed", "cpu"),
     "trainer.devices=0": ("trainer.devices=0", "allowed", "1..2"),
     "trainer.devices=-1": ("trainer.devices=-1", "allowed", "1..2"),  # all devices: GPUs only

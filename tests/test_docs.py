@@ -15,8 +15,7 @@ import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from conftest import CONF, ROOT
-from mlplab.config.overrides import composition_error
-from mlplab.config.sweep_overrides import jobs
+from mlplab.config.overrides import composition_error, jobs
 
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]

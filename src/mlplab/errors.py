@@ -1,7 +1,5 @@
 """User-facing errors and exit codes: the scripts print them as one line, without a traceback."""
 
-import signal
-
 
 class UserError(ValueError):
     """Bad input that the user can fix; the message names the key, file or value and what is allowed."""
@@ -17,10 +15,7 @@ class TrainingDiverged(Exception):
 
 
 class Interrupted(BaseException):
-    """SIGINT/SIGTERM stopped the run after its checkpoint was saved.
-
-    A BaseException, like KeyboardInterrupt: no ``except Exception`` on the way up may swallow it.
-    """
+    """SIGINT/SIGTERM stopped the run after its checkpoint was saved; no ``except Exception`` may swallow it."""
 
     def __init__(self, signum: int, message: str) -> None:
         super().__init__(message)
@@ -33,5 +28,3 @@ class Interrupted(BaseException):
 
 EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
-EXIT_SIGINT = 128 + signal.SIGINT
-EXIT_SIGTERM = 128 + signal.SIGTERM

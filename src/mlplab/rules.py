@@ -1,10 +1,5 @@
-"""Allowed config values, declared once where they apply: ``batch_size: Annotated[int | None, POSITIVE]``.
-
-A class's signature is the declaration: the pre-run config check (:mod:`mlplab.config.schema`) reads it
-for every ``_target_`` node, and :func:`checked` enforces it when the class is built directly
-(``hydra.utils.instantiate(cfg.data)``). The error line comes from the declaration too:
-``data.batch_size=0 is invalid; allowed: a positive integer, or null for full batch``.
-"""
+"""Allowed config values, declared once in a signature (``batch_size: Annotated[int | None, POSITIVE]``),
+checked before a run (:mod:`mlplab.config.schema`) and by :func:`checked`; the error line comes from it too."""
 
 import functools
 import inspect
@@ -39,6 +34,7 @@ def is_number(v: Any) -> bool:
 POSITIVE = Rule(lambda v: is_int(v) and v >= 1, "a positive integer")
 NON_NEGATIVE = Rule(lambda v: is_number(v) and v >= 0, "a number >= 0")
 FRACTION = Rule(lambda v: is_number(v) and 0 <= v <= 1, "a number from 0 to 1")
+Positive = Annotated[int, POSITIVE]
 
 
 def one_of(*values: Any) -> Rule:
@@ -47,87 +43,61 @@ def one_of(*values: Any) -> Rule:
     return Rule(lambda v: any(v == x and type(v) is type(x) for x in values), shown)
 
 
-Positive = Annotated[int, POSITIVE]
+# Plain config values per type; a type not here (Path, a class) takes anything.
+_TYPES: dict[Any, Callable[[Any], bool]] = {
+    type(None): lambda v: v is None,
+    bool: lambda v: isinstance(v, bool),
+    int: is_int,
+    float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+}
 
 
-def _rules(hint: Any) -> tuple[Any, list[Rule]]:
+def _split(hint: Any) -> tuple[Any, list[Rule]]:
     """``Annotated[T, rule, …]`` as ``(T, [rule, …])``; any other hint with no rules."""
-    if typing.get_origin(hint) is Annotated:
-        base, *extras = typing.get_args(hint)
-        return base, [r for r in extras if isinstance(r, Rule)]
-    return hint, []
+    if typing.get_origin(hint) is not Annotated:
+        return hint, []
+    base, *extras = typing.get_args(hint)
+    return base, [r for r in extras if isinstance(r, Rule)]
+
+
+def _union(hint: Any) -> tuple[Any, ...]:
+    return typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
 
 
 def matches(value: Any, hint: Any) -> bool:
-    """Whether a plain config value fits ``hint`` and its rules; hints this cannot judge count as a match."""
-    hint, rules = _rules(hint)
-    if value is None and _allows_none(hint):
-        return True
-    return _matches_type(value, hint) and all(rule.test(value) for rule in rules)
-
-
-def _allows_none(hint: Any) -> bool:
-    return hint is type(None) or (_is_union(hint) and type(None) in typing.get_args(hint))
-
-
-def _is_union(hint: Any) -> bool:
-    return typing.get_origin(hint) in (typing.Union, types.UnionType)
-
-
-def _matches_type(value: Any, hint: Any) -> bool:
-    if hint is None or hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if _is_union(hint):
-        return any(matches(value, h) for h in typing.get_args(hint))
-    if typing.get_origin(hint) is typing.Literal:
-        return value in typing.get_args(hint)
-    checks: dict[Any, Callable[[Any], bool]] = {
-        bool: lambda v: isinstance(v, bool),
-        int: is_int,
-        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        str: lambda v: isinstance(v, str),
-    }
-    if hint in checks:
-        return checks[hint](value)
-    base = typing.get_origin(hint) or hint
-    if base in (list, tuple, Sequence) or (inspect.isclass(base) and issubclass(base, Sequence) and base is not str):
-        return isinstance(value, Sequence) and not isinstance(value, str)  # OmegaConf's ListConfig too
-    if base in (dict, Mapping):
-        return isinstance(value, Mapping)
-    return True
+    """Whether a plain config value fits ``hint``, and its rules unless it is an allowed null."""
+    base, rules = _split(hint)
+    origin = typing.get_origin(base) or base
+    if _union(base):
+        fits = any(matches(value, h) for h in _union(base))
+    elif origin is typing.Literal:
+        fits = value in typing.get_args(base)
+    elif origin in _TYPES:
+        fits = _TYPES[origin](value)
+    elif inspect.isclass(origin) and issubclass(origin, (Sequence, Mapping)):  # OmegaConf's containers too
+        fits = isinstance(value, Mapping if issubclass(origin, Mapping) else Sequence) and not isinstance(value, str)
+    else:
+        fits = True
+    return fits and (value is None or all(rule.test(value) for rule in rules))
 
 
 def describe(hint: Any) -> str:
     """What ``hint`` allows, in words: its rules' own, else its values and types (``'a', 'b' or int or null``)."""
-    base, rules = _rules(hint)
+    base, rules = _split(hint)
     if rules:
         text = " and ".join(r.allowed for r in rules)
-        return text if "null" in text or not _allows_none(base) else f"{text}, or null"
-    values: list[Any] = []
-    kinds: list[str] = []
-
-    def walk(h: Any) -> None:
-        h = _rules(h)[0]
-        if _is_union(h):
-            for arg in typing.get_args(h):
-                walk(arg)
-        elif typing.get_origin(h) is typing.Literal:
-            values.extend(typing.get_args(h))
-        else:
-            kinds.append("null" if h is type(None) else h.__name__ if inspect.isclass(h) else str(h))
-
-    walk(base)
-    parts = [", ".join(repr(v) for v in values)] if values else []
-    return " or ".join([*parts, *dict.fromkeys(k.replace("typing.", "") for k in kinds)])
+        return f"{text}, or null" if "null" not in text and type(None) in _union(base) else text
+    if _union(base):
+        return " or ".join(dict.fromkeys(describe(h) for h in _union(base)))
+    if typing.get_origin(base) is typing.Literal:
+        return ", ".join(repr(v) for v in typing.get_args(base))
+    return "null" if base is type(None) else getattr(base, "__name__", str(base).replace("typing.", ""))
 
 
 def invalid(key: str, value: Any, hint: Any) -> UserError | None:
     """The error for ``key=value`` where ``hint`` declares what is allowed, or None if it fits."""
-    if matches(value, hint):
-        return None
-    return UserError(f"{key}={value!r} is invalid; allowed: {describe(hint)}")
+    return None if matches(value, hint) else UserError(f"{key}={value!r} is invalid; allowed: {describe(hint)}")
 
 
 def type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -148,8 +118,7 @@ def checked(group: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             hints = type_hints(init)
             for name, value in signature.bind(*args, **kwargs).arguments.items():
-                error = invalid(f"{group}.{name}", value, hints[name]) if name in hints else None
-                if error is not None:
+                if name in hints and (error := invalid(f"{group}.{name}", value, hints[name])):
                     raise error
             return init(*args, **kwargs)
 

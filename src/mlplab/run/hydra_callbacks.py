@@ -1,7 +1,4 @@
-"""Hydra callbacks of the train/eval configs: checks that run before Hydra creates the run directory.
-
-Torch-free at import (Hydra instantiates callbacks for every run); the checks import what they need.
-"""
+"""Hydra callbacks of the train/eval configs: checks before Hydra creates the run directory (torch-free)."""
 
 import copy
 import shutil
@@ -20,12 +17,10 @@ from mlplab.run.run_dir import RUN_OUTPUTS
 def refuse_taken_run_dir(run_dir: Path, ckpt_path: Any, can_resume: bool) -> None:
     """A finished or interrupted run's dir is only written to again to resume it (train, ckpt_path=last)."""
     taken = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
-    resuming = (
-        can_resume
-        and isinstance(ckpt_path, str)
-        and (ckpt_path == "last" or Path(ckpt_path).absolute().is_relative_to(run_dir))
+    resuming = isinstance(ckpt_path, str) and (
+        ckpt_path == "last" or Path(ckpt_path).absolute().is_relative_to(run_dir)
     )
-    if taken and not resuming:
+    if taken and not (can_resume and resuming):
         advice = "resume it with ckpt_path=last, or choose" if can_resume else "its outputs stay; choose"
         raise UserError(
             f"hydra.run.dir={run_dir}: already holds a run ({', '.join(taken)}); {advice} a new hydra.run.dir"
@@ -44,13 +39,10 @@ def slurm_missing(config: DictConfig) -> str | None:
 
 
 class ValidateConfig(Callback):
-    """Before a single run starts: the config is valid, and the run dir is new or being resumed. Before a
-    sweep starts: its launcher can run here."""
+    """Before a single run: the config is valid, the run dir new or resumed. Before a sweep: it can run here."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # Before the sweep dir is made; submitit would end in a traceback at its first job.
-        error = slurm_missing(config)
-        if error:
+        if error := slurm_missing(config):  # before the sweep dir is made; submitit would fail at its first job
             print(f"error: {error}", file=sys.stderr, flush=True)
             sys.exit(EXIT_USER_ERROR)
 
@@ -60,18 +52,15 @@ class ValidateConfig(Callback):
         from mlplab.run.exit_codes import run_reporting_errors
 
         def check() -> None:
-            # Hydra sets this itself only once the job starts; ${hydra:...} needs it to resolve.
-            HydraConfig.instance().set_config(config)
+            HydraConfig.instance().set_config(config)  # Hydra does it only as the job starts; ${hydra:...} needs it
             run_dir = Path(str(config.hydra.run.dir)).absolute()
             run_dir_snapshot.take(run_dir)  # before Hydra writes .hydra/ and the log into it
             task_cfg = copy.deepcopy(config)
-            with open_dict(task_cfg):
-                # Hydra sets runtime.output_dir only once the job starts: paths.output_dir cannot resolve yet.
+            with open_dict(task_cfg):  # Hydra sets runtime.output_dir only as the job starts: pin paths.output_dir
                 task_cfg.paths.output_dir = str(run_dir)
                 del task_cfg["hydra"]
             # Only the train task resumes; an eval into a training run's dir would overwrite its metrics.
-            ckpt_path = OmegaConf.select(task_cfg, "ckpt_path", throw_on_missing=False)
-            refuse_taken_run_dir(run_dir, ckpt_path, can_resume="train" in task_cfg)
+            refuse_taken_run_dir(run_dir, OmegaConf.select(task_cfg, "ckpt_path"), can_resume="train" in task_cfg)
             validate_config(task_cfg)
 
         run_reporting_errors(check)
