@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from mlplab.compat.lightning import uses_distributed_sampler
 from mlplab.data.batching import BatchIndexSampler, TensorPairDataset, rank_and_world
-from mlplab.data.resumable import ResumableDataLoader
+from mlplab.data.resumable import GatheringDataLoader, ResumableDataLoader
 from mlplab.errors import UserError
 from mlplab.rules import FRACTION, Rule, checked, is_int, one_of
 
@@ -237,7 +237,7 @@ class TensorDataModule(L.LightningDataModule):
         if train:  # each rank's share, not only the whole split
             check_one_batch(self.source, len(ds), batch_size, self.drop_last, world)
         # The train loader saves its position in checkpoints: a mid-epoch resume skips what was trained on.
-        loader_cls = ResumableDataLoader if train else DataLoader
+        loader_cls = ResumableDataLoader if train else GatheringDataLoader
         return loader_cls(ds, batch_size=None, sampler=sampler)
 
     def train_dataloader(self) -> DataLoader:
