@@ -245,6 +245,23 @@ def test_full_batch_and_shuffling_under_a_seed() -> None:
     assert sorted(i for batch in first for i in batch) == list(range(10))
 
 
+def test_the_data_modules_loaders_give_torchs_batches_without_its_iterator() -> None:
+    """Each pass yields what torch's loader iterator would, without its set-up per pass: the global RNG is
+    left alone (torch's draws a base seed from it every epoch)."""
+    dm = SyntheticDataModule(num_samples=40, batch_size=8, shuffle=True)
+    dm.setup("fit")
+    for loader in (dm.train_dataloader(), dm.val_dataloader()):
+        torch.manual_seed(0)
+        ours = [torch.cat(batch, 1) for batch in loader]
+        after_ours = torch.rand(1)
+        torch.manual_seed(0)
+        torchs = [torch.cat(batch, 1) for batch in DataLoader.__iter__(loader)]
+        assert len(ours) == len(torchs) == len(loader)
+        assert all(torch.equal(a, b) for a, b in zip(ours, torchs, strict=True))
+        torch.manual_seed(0)
+        assert torch.equal(torch.rand(1), after_ours)
+
+
 def test_synthetic_data_refuses_a_split_seed_it_would_ignore() -> None:
     with pytest.raises(ValueError) as ignored:
         SyntheticDataModule(split_seed=7)
