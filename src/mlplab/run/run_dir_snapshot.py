@@ -62,7 +62,10 @@ def restore(path: Path) -> bool:
         if not snap.existed and all(_made_by_a_run(e.name) for e in snap.path.iterdir()):
             shutil.rmtree(snap.path)
         for entry in made if snap.existed else []:
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
         for name, data in snap.hydra_files.items():
             (snap.path / HYDRA_SUBDIR / name).write_bytes(data)
         for extra in (snap.path / HYDRA_SUBDIR).iterdir() if snap.hydra_files else []:
