@@ -74,6 +74,12 @@ class BatchIndexSampler(Sampler[Index]):
         self.epoch = 0
         self.start_batch = 0  # batches to skip when resuming mid-epoch
         self.batches_done = 0  # batches of the current pass handed out so far
+        # Made by the data module's *_dataloader(), which Lightning calls once the process group is up; asked
+        # for per epoch, rank and world would cost a torch.distributed query each time (make bench).
+        self.rank, self.world = rank_and_world()
+        n = math.ceil(num_samples / self.world) if pad else len(range(self.rank, num_samples, self.world))
+        self._batch_size = batch_size or max(n, 1)  # this rank's whole share: full batch
+        self._len = n // self._batch_size if drop_last else math.ceil(n / self._batch_size)
 
     def set_epoch(self, epoch: int) -> None:
         if epoch != self.epoch:
@@ -82,23 +88,12 @@ class BatchIndexSampler(Sampler[Index]):
             self.start_batch = 0
         self.epoch = epoch
 
-    def shard_size(self) -> int:
-        """Samples this process gets per epoch."""
-        rank, world = rank_and_world()
-        if self.pad:
-            return math.ceil(self.num_samples / world)
-        return len(range(rank, self.num_samples, world))
-
-    def _batch(self) -> int:
-        return self.batch_size or max(self.shard_size(), 1)
-
     def __len__(self) -> int:
-        n, b = self.shard_size(), self._batch()
-        return n // b if self.drop_last else math.ceil(n / b)
+        return self._len
 
     def indices(self) -> Tensor | None:
         """This rank's sample order for the current epoch; ``None`` means ``0..n-1`` in order."""
-        rank, world = rank_and_world()
+        rank, world = self.rank, self.world
         if not self.shuffle and world == 1:
             return None
         if self.shuffle:
@@ -121,7 +116,7 @@ class BatchIndexSampler(Sampler[Index]):
         return order.to(self.device) if self.device is not None else order
 
     def __iter__(self) -> Iterator[Index]:
-        order, b, count = self.indices(), self._batch(), len(self)
+        order, b, count = self.indices(), self._batch_size, len(self)
         start, self.start_batch = self.start_batch, 0
         for i in range(start, count):
             self.batches_done = i + 1  # the loader position a checkpoint records (no prefetch: sized loader)
