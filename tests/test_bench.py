@@ -134,6 +134,8 @@ class _CountsEpochs(LeanCallback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.epochs += 1
+        if self.epochs == 2:
+            self.wake("on_train_batch_end")  # from the next batch on
 
     def on_train_batch_end(self, *args: object) -> None:
         self.batches += 1
@@ -141,7 +143,8 @@ class _CountsEpochs(LeanCallback):
 
 @pytest.mark.filterwarnings("ignore:.*LeafSpec.*")
 def test_lightning_calls_a_lean_callbacks_own_hooks_and_skips_the_rest() -> None:
-    """mlplab's callbacks rely on Lightning skipping a hook that is not callable (callbacks/lean.py)."""
+    """mlplab's callbacks rely on Lightning skipping a hook that is not callable (callbacks/lean.py), and
+    calling it again once woken."""
     counter = _CountsEpochs()
     assert counter.on_train_batch_start is None and counter.on_before_backward is None  # left at the default
     assert callable(counter.on_train_epoch_end) and callable(counter.on_train_batch_end)
@@ -157,7 +160,7 @@ def test_lightning_calls_a_lean_callbacks_own_hooks_and_skips_the_rest() -> None
         profiler=NoProfiler(),
     )
     trainer.fit(TutorialModule(Net()), train_dataloaders=GatheredBatches(x, y, 16, seed=0))
-    assert counter.epochs == 3 and counter.batches == 0
+    assert counter.epochs == 3 and counter.batches == 4  # the last epoch's 4 batches, after the wake
     with pytest.raises(ValueError, match="per-batch or per-epoch"):
         counter.skip("on_save_checkpoint")  # Lightning calls that one directly
 

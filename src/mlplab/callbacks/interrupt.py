@@ -1,7 +1,8 @@
 """Ctrl-C (SIGINT) or SIGTERM mid-run: save a checkpoint of that moment, then exit 130 / 143.
 
-The signal handler only raises a flag; the checkpoint is written at the next batch (or epoch) end,
-where the state is consistent, so no half-done optimizer step is ever saved. A second signal, or
+The signal handler only raises a flag and wakes this callback's per-batch hooks (until then Lightning does
+not call them); the checkpoint is written at the next batch (or epoch) end, where the state is consistent, so
+no half-done optimizer step is ever saved. A second signal, or
 one outside the training loop, stops at once (mlplab.run.exit_codes's handler; the last checkpoint on disk is
 then the latest state).
 """
@@ -20,6 +21,8 @@ from mlplab.callbacks.lean import LeanCallback
 from mlplab.errors import Interrupted
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Nothing to do in these before a signal: asleep until then, they cost the run nothing per step.
+ON_SIGNAL = ("on_train_batch_start", "on_train_batch_end", "on_train_epoch_start", "on_train_epoch_end")
 
 
 class InterruptCheckpoint(LeanCallback):
@@ -31,8 +34,8 @@ class InterruptCheckpoint(LeanCallback):
         self.signum: int | None = None
         self.saved_at: tuple[int, int] | None = None  # (epoch, step) of the checkpoint written on a signal
         self._previous: dict[int, Any] = {}
-        self._step_at_batch_start = -1
         self._ranks: list[Popen[bytes]] = []  # under DDP, the processes of the other ranks this one started
+        self.skip(*ON_SIGNAL)
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -42,6 +45,7 @@ class InterruptCheckpoint(LeanCallback):
                     proc.kill()
             raise Interrupted(signum, f"interrupted by {name}; resume with ckpt_path=last (same hydra.run.dir)")
         self.signum = signum
+        self.wake(*ON_SIGNAL)
         print(f"\n{name}: saving a checkpoint after this step, then stopping (again to stop at once)", file=sys.stderr)
 
     def _install(self) -> None:
@@ -68,10 +72,12 @@ class InterruptCheckpoint(LeanCallback):
         if self._ranks:
             self._install()
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         # An epoch's last batch waits for its validation: Lightning would skip that on resume. A batch that
         # only accumulated gradients waits for the step: a checkpoint cannot hold half-summed gradients.
-        stepped = trainer.global_step != self._step_at_batch_start
+        stepped = (batch_idx + 1) % trainer.accumulate_grad_batches == 0
         if self.signum is not None and stepped and not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
             self._save(trainer)
 
@@ -82,7 +88,6 @@ class InterruptCheckpoint(LeanCallback):
     # Stopping waits for the next hook, so what this step logs (below the checkpoint's step) is written.
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         self._stop_if_saved(trainer)
-        self._step_at_batch_start = trainer.global_step
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._stop_if_saved(trainer)

@@ -68,6 +68,11 @@ class LeanCallback(L.Callback):
                 raise ValueError(f"{name} is not a per-batch or per-epoch hook")
             setattr(self, name, None)
 
+    def wake(self, *hooks: str) -> None:
+        """Lightning calls these skipped hooks again, from its next call on."""
+        for name in hooks:
+            self.__dict__.pop(name, None)
+
 
 class NoProfiler(PassThroughProfiler):
     """Lightning's default "profiler" (which records nothing), without a generator-based context manager

@@ -64,16 +64,15 @@ class ResumeState(LeanCallback):
     """
 
     def __init__(self) -> None:
-        self._flush_next_step = False
+        self.skip("on_train_batch_start")  # woken by a save, for the step after it
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         self._flush(trainer)
-        self._flush_next_step = True
+        self.wake("on_train_batch_start")
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        if self._flush_next_step:
-            self._flush(trainer)
-            self._flush_next_step = False
+        self._flush(trainer)
+        self.skip("on_train_batch_start")
 
     @staticmethod
     def _flush(trainer: L.Trainer) -> None:
