@@ -122,6 +122,13 @@ def data_size(name: str, *, _root_: Any) -> Any:
     return file_sizes(data)[name]
 
 
+def per_training_row(value: float, *, _root_: Any) -> float:
+    """``value`` divided by the training split's rows of ``data.path``. As ``optimizer.weight_decay``: an L2
+    pull toward zero weights (a Gaussian prior) whose strength is fixed, so its share of the fit fades as rows
+    are added (the mean training loss weighs each row 1/rows)."""
+    return float(value) / int(data_size("train_rows", _root_=_root_))
+
+
 def register() -> None:
     """Idempotent: scripts and tests may both call it."""
     if not OmegaConf.has_resolver("run_id"):
@@ -136,6 +143,8 @@ def register() -> None:
         OmegaConf.register_new_resolver("datasets_dir", datasets_dir, use_cache=True)
     if not OmegaConf.has_resolver("data_size"):
         OmegaConf.register_new_resolver("data_size", data_size)
+    if not OmegaConf.has_resolver("per_training_row"):
+        OmegaConf.register_new_resolver("per_training_row", per_training_row)
     if not OmegaConf.has_resolver("cwd"):
         # Like ${hydra:runtime.cwd} (runs never chdir), but also resolvable while a multirun sweeper
         # builds hydra.sweep.dir, before Hydra's runtime config exists.

@@ -146,10 +146,7 @@ class TensorDataModule(L.LightningDataModule):
     @property
     def sizes(self) -> dict[str, object]:
         """What the model needs to know of the data, read once it is loaded: the net's sizes (and labels)."""
-        return self.sizes_of(self.splits["train"].x, self.splits["train"].y)
-
-    def sizes_of(self, x: Tensor, y: Tensor) -> dict[str, object]:
-        """The net's sizes (and the labels) for samples ``x``, ``y`` as :meth:`load` gives them."""
+        x, y = self.splits["train"].x, self.splits["train"].y
         if self.task == "classification":
             return {"in_dim": x.shape[1], "out_dim": len(self.classes or []), "classes": self.classes}
         return {"in_dim": x.shape[1], "out_dim": y.shape[1]}

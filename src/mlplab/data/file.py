@@ -24,8 +24,8 @@ _sizes_read: dict[str, dict[str, object]] = {}  # file_sizes' answers, by data c
 
 
 def file_sizes(data: DictConfig) -> dict[str, object]:
-    """``in_dim``, ``out_dim`` (and ``classes``) of the file that the ``data`` config reads: what
-    ``${data_size:...}`` gives the model config. Read once per file version and config."""
+    """``in_dim``, ``out_dim`` (and ``classes``) of the file that the ``data`` config reads, and its
+    ``train_rows``: what ``${data_size:...}`` gives the configs. Read once per file version and config."""
     spec = OmegaConf.to_container(data, resolve=True)
     assert isinstance(spec, dict)
     path = Path(str(spec["path"]))
@@ -33,7 +33,8 @@ def file_sizes(data: DictConfig) -> dict[str, object]:
     key = json.dumps([spec, stamp], sort_keys=True, default=str)
     if key not in _sizes_read:
         module = instantiate(data)
-        _sizes_read[key] = module.sizes_of(*module.load())
+        module.setup("fit")  # the splits too, as the run will make them (and a file too small is refused here)
+        _sizes_read[key] = {**module.sizes, "train_rows": len(module.splits["train"])}
     return _sizes_read[key]
 
 
