@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from mlplab.errors import UserError
+from mlplab.errors import UserError, needs_a_value
 
 STAMP = "%Y-%m-%d_%H-%M-%S"
 
@@ -126,7 +126,10 @@ def per_training_row(value: float, *, _root_: Any) -> float:
     """``value`` divided by the training split's rows of ``data.path``. As ``optimizer.weight_decay``: an L2
     pull toward zero weights (a Gaussian prior) whose strength is fixed, so its share of the fit fades as rows
     are added (the mean training loss weighs each row 1/rows)."""
-    return float(value) / int(data_size("train_rows", _root_=_root_))
+    rows = data_size("train_rows", _root_=_root_)
+    if rows is None:  # no file to count: say so, not that a division failed
+        raise needs_a_value("data.path")
+    return float(value) / int(rows)
 
 
 def register() -> None:
