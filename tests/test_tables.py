@@ -237,3 +237,17 @@ def test_one_label_column_only(tmp_path: Path) -> None:
     data = FileDataModule(path=str(path), target_columns=["y1", "y2"], task="classification")
     with pytest.raises(ValueError, match="one label column"):
         data.setup("fit")
+
+
+def test_labels_are_the_files_own_text(tmp_path: Path) -> None:
+    """Labels that read back as written are integers; '007' and '2.0' stay the text the file has, so
+    predictions give them back as they were."""
+    for labels, classes in ((["7", "10"], [7, 10]), (["007", "010"], ["007", "010"]), (["1.0", "2.0"], ["1.0", "2.0"])):
+        path = table(tmp_path / "t.csv", ["a", "label"], [[i, labels[i % 2]] for i in range(20)])
+        data = FileDataModule(path=str(path), target_columns=["label"], task="classification")
+        data.setup("fit")
+        assert data.classes == classes
+    np.save(tmp_path / "t.npy", np.c_[np.arange(20.0), np.arange(20) % 2 + 1.0])  # an array file's numbers
+    data = FileDataModule(path=str(tmp_path / "t.npy"), target_columns=[1], task="classification")
+    data.setup("fit")
+    assert data.classes == [1, 2]

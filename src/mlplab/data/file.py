@@ -6,6 +6,7 @@ features and the next out_dim the targets).
 """
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -124,12 +125,12 @@ class FileDataModule(TensorDataModule):
                 "data.target_columns=[LABEL]"
             )
         labels = y.reshape(-1)
-        try:  # integers stay integers (1.0 in a CSV is 1); anything else is a name
-            as_float = labels.astype(np.float64)
-            if np.all(as_float == np.round(as_float)):
-                labels = as_float.astype(np.int64)
-        except ValueError:
+        if labels.dtype.kind in "fiu":  # an array file's numbers: whole ones are integer labels
+            labels = labels.astype(np.int64) if np.all(labels == np.round(labels)) else labels.astype(str)
+        else:  # a CSV's text: integers where each reads back as written ("7", not "07" or "7.0"), else names
             labels = labels.astype(str)
+            if all(re.fullmatch(r"-?(0|[1-9][0-9]*)", label) for label in labels):
+                labels = labels.astype(np.int64)
         classes, index = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
             raise DataFileError(f"{self.source}: one class only ({classes.tolist()}); classification needs two")

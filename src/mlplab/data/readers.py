@@ -73,11 +73,8 @@ def _read_csv(path: Path, where: str) -> Contents:
         raise DataFileError(
             f"{where}: rows of different lengths ({sorted(widths)} cells; first odd one on line {line})"
         )
-    table = np.array(rows, dtype=object)
-    try:  # the common case: all numbers, read once as floats
-        return Contents(table.astype(np.float64), None, header)
-    except ValueError:  # some text columns (labels): kept as text, converted where a column is used
-        return Contents(table, None, header)
+    # Kept as text, converted where a column is used (numeric()): a label column keeps the file's own labels.
+    return Contents(np.array(rows, dtype=object), None, header)
 
 
 def numeric(a: np.ndarray, where: str, name: str, columns: list[str] | None = None) -> np.ndarray:
