@@ -251,3 +251,12 @@ def test_labels_are_the_files_own_text(tmp_path: Path) -> None:
     data = FileDataModule(path=str(tmp_path / "t.npy"), target_columns=[1], task="classification")
     data.setup("fit")
     assert data.classes == [1, 2]
+
+
+def test_a_csv_saved_by_excel_reads_by_its_column_names(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" starts with a byte-order mark and ends lines with CRLF."""
+    path = tmp_path / "excel.csv"
+    path.write_text("y,a,b\r\n" + "".join(f"{i},{i % 3},{i % 5}\r\n" for i in range(20)), encoding="utf-8-sig")
+    data = FileDataModule(path=str(path), target_columns=["y"])
+    data.setup("fit")
+    assert data.feature_names == ["a", "b"] and data.target_names == ["y"]

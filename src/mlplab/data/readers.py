@@ -56,7 +56,7 @@ def read_file(path: Path, key: str, x_key: str = "x", y_key: str = "y") -> Conte
 
 
 def _read_csv(path: Path, where: str) -> Contents:
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # utf-8-sig: drops the BOM that Excel writes
         rows = [[cell.strip() for cell in row] for row in csv.reader(f) if any(cell.strip() for cell in row)]
     if not rows:
         raise DataFileError(f"{where}: the file is empty")
