@@ -253,10 +253,14 @@ def test_labels_are_the_files_own_text(tmp_path: Path) -> None:
     assert data.classes == [1, 2]
 
 
-def test_a_csv_saved_by_excel_reads_by_its_column_names(tmp_path: Path) -> None:
-    """Excel's "CSV UTF-8" starts with a byte-order mark and ends lines with CRLF."""
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_a_csv_saved_by_excel_reads_by_its_column_names(tmp_path: Path, sep: str) -> None:
+    """Excel's "CSV UTF-8" starts with a byte-order mark and ends lines with CRLF; in many locales it
+    separates cells with semicolons."""
     path = tmp_path / "excel.csv"
-    path.write_text("y,a,b\r\n" + "".join(f"{i},{i % 3},{i % 5}\r\n" for i in range(20)), encoding="utf-8-sig")
+    lines = [["y", "a", "b"], *([str(i), str(i % 3), str(i % 5)] for i in range(20))]
+    path.write_text("".join(sep.join(line) + "\r\n" for line in lines), encoding="utf-8-sig")
     data = FileDataModule(path=str(path), target_columns=["y"])
     data.setup("fit")
     assert data.feature_names == ["a", "b"] and data.target_names == ["y"]
+    assert data.splits["train"].x.shape[1] == 2

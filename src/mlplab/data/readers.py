@@ -57,7 +57,11 @@ def read_file(path: Path, key: str, x_key: str = "x", y_key: str = "y") -> Conte
 
 def _read_csv(path: Path, where: str) -> Contents:
     with path.open(newline="", encoding="utf-8-sig") as f:  # utf-8-sig: drops the BOM that Excel writes
-        rows = [[cell.strip() for cell in row] for row in csv.reader(f) if any(cell.strip() for cell in row)]
+        first = f.readline()
+        f.seek(0)
+        # Commas, unless the first line has none but has semicolons (Excel in many locales) or tabs.
+        delimiter = next((d for d in ",;\t" if d in first), ",")
+        rows = [[c.strip() for c in row] for row in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in row)]
     if not rows:
         raise DataFileError(f"{where}: the file is empty")
     header = None
