@@ -47,6 +47,11 @@ BAD: dict[str, tuple[Named, ...]] = {
     "model.in_dim=3": ("model.in_dim=3", "data.in_dim=4", "allowed"),
     "model.loss=hinge": ("model.loss", "hinge", "allowed", "mse"),
     "data=file": ("data.path", "???"),  # a value the config leaves to the user: it has none to offer
+    "data=file data.path=${paths.datasets_dir}/iris.csv data.target_columns=1.5": (
+        "data.target_columns=1.5",
+        "allowed",
+        "column name",
+    ),
     # Splits of 2 are taken from train where rounding leaves fewer (16: 12/2/2), while train keeps 2.
     "data.num_samples=4": ("data.num_samples=4", "val", "allowed"),
     "data.num_samples=5": ("data.num_samples=5", "test/r2", "allowed"),

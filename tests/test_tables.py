@@ -149,6 +149,9 @@ def test_sizes_come_from_the_file_and_feature_columns_narrow_them(tmp_path: Path
     data = FileDataModule(path=str(path), target_columns=["label"])
     data.setup("fit")
     assert data.sizes == {"in_dim": 3, "out_dim": 1}
+    one = FileDataModule(path=str(path), target_columns="label")  # one name: data.target_columns=label
+    one.setup("fit")
+    assert one.sizes == {"in_dim": 3, "out_dim": 1} and one.target_names == ["label"]
     narrow = FileDataModule(path=str(path), target_columns=["label"], feature_columns=["c", "a"])
     narrow.setup("fit")
     assert narrow.sizes["in_dim"] == 2 and narrow.feature_names == ["c", "a"]

@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -18,9 +19,10 @@ from torch import Tensor
 
 from mlplab.data.base import TensorDataModule
 from mlplab.data.readers import DataFileError, check_values, numeric, read_file
-from mlplab.rules import Positive, checked
+from mlplab.rules import Positive, Rule, checked
 
 Column = int | str
+Columns = Annotated[Sequence[Column] | Column | None, Rule(lambda v: True, "a column name or index, or a list of them")]
 _sizes_read: dict[str, dict[str, object]] = {}  # file_sizes' answers, by data config and file version
 
 
@@ -39,6 +41,11 @@ def file_sizes(data: DictConfig) -> dict[str, object]:
     return _sizes_read[key]
 
 
+def _column_list(columns: Sequence[Column] | Column | None) -> list[Column] | None:
+    """One name or index means a list of it: ``data.target_columns=price`` as ``[price]``."""
+    return None if columns is None else [columns] if isinstance(columns, (str, int)) else list(columns)
+
+
 class FileDataModule(TensorDataModule):
     """Reads one file; a table is split into feature and target (or label) columns."""
 
@@ -48,8 +55,8 @@ class FileDataModule(TensorDataModule):
         path: str,
         in_dim: Positive | None = None,
         out_dim: Positive | None = None,
-        feature_columns: Sequence[Column] | None = None,
-        target_columns: Sequence[Column] | None = None,
+        feature_columns: Columns = None,
+        target_columns: Columns = None,
         x_key: str = "x",
         y_key: str = "y",
         **kwargs: object,
@@ -57,8 +64,8 @@ class FileDataModule(TensorDataModule):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.path = Path(path)
         self.in_dim, self.out_dim = in_dim, out_dim
-        self.feature_columns = list(feature_columns) if feature_columns is not None else None
-        self.target_columns = list(target_columns) if target_columns is not None else None
+        self.feature_columns = _column_list(feature_columns)
+        self.target_columns = _column_list(target_columns)
         self.x_key, self.y_key = x_key, y_key
         self.feature_names: list[str] | None = None  # the header's names, for predict to match inputs by
         self.target_names: list[str] | None = None
