@@ -129,3 +129,10 @@ def test_eval_runs_table_without_val_metrics_and_a_typo_in_sort_by_is_refused(tm
     with pytest.raises(UserError) as typo:
         build_table(evals, tmp_path, sort_by="test/los")
     assert_names(str(typo.value), "sort_by=test/los", "allowed", whole("test/loss"))
+
+
+def test_best_epoch_asked_for_among_the_metrics_is_one_column(tmp_path: Path) -> None:
+    runs = [Run(tmp_path / "0", {}, {"test/r2": 0.5, "best_epoch": 7.0})]
+    table = build_table(runs, tmp_path, metrics=["test/r2", "best_epoch"], sort_by=None)
+    assert table.header.count("best_epoch") == 1
+    assert table.rows[0][table.header.index("best_epoch")] == "7"

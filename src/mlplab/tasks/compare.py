@@ -113,6 +113,7 @@ def build_table(
     runs: Sequence[Run], root: Path, metrics: Sequence[str] = DEFAULT_METRICS, sort_by: str | None = "val/loss"
 ) -> Table:
     """One row per run, best first by ``sort_by`` (failed and diverged runs last); ``None`` keeps dir order."""
+    metrics = [m for m in metrics if m != "best_epoch"]  # a column of every table already
     if sort_by and sort_by not in metrics:
         metrics = [*metrics, sort_by]
     if sort_by:
