@@ -54,6 +54,19 @@ def test_iris_classifies_well_beside_its_least_squares_baseline(iris_run: Path) 
 
 
 @pytest.mark.slow
+def test_eval_of_the_best_checkpoint_with_the_runs_experiment_gives_its_test_metrics(
+    iris_run: Path, tmp_path: Path
+) -> None:
+    """As docs/runs-and-resume.md shows it: the same experiment, so the same data and the same test split."""
+    (best,) = (p for p in (iris_run / "checkpoints").iterdir() if p.name != "last.ckpt")
+    run_script("eval.py", "experiment=iris", f"ckpt_path={best}", f"hydra.run.dir={tmp_path / 'eval'}")
+    trained = json.loads((iris_run / "metrics.json").read_text())
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    for key in ("test/acc", "test/f1", "test/loss", "test/acc_least_squares"):
+        assert evaluated[key] == pytest.approx(trained[key]), key
+
+
+@pytest.mark.slow
 def test_predict_matches_columns_by_name_and_answers_with_the_files_labels(iris_run: Path, tmp_path: Path) -> None:
     rows = list(csv.reader((DATASETS / "iris.csv").open()))
     # Columns in another order, the label column kept: matched by name, the rest ignored.

@@ -5,6 +5,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import Checkpoint
 from omegaconf import DictConfig
 from torchmetrics.utilities.distributed import gather_all_tensors
 
@@ -64,12 +65,18 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     for dim in ("in_dim", "out_dim"):  # the net's sizes come from the checkpoint, the data's from the config
         saved, wanted = model.hparams.get(dim), cfg.data.get(dim)
         if saved is not None and wanted is not None and saved != wanted:
-            raise UserError(f"data.{dim}={wanted}: the checkpoint's net has {dim}={saved}; allowed: data.{dim}={saved}")
+            raise UserError(
+                f"data.{dim}={wanted}: the checkpoint's net has {dim}={saved}; allowed: the training run's data "
+                f"overrides (e.g. experiment=iris, or data=file data.path=...), or data.{dim}={saved}"
+            )
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     loggers = build_loggers(cfg.get("logger"))
     callbacks = build_callbacks(
         cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=cfg.trainer.get("enable_progress_bar", True)
     )
+    # data=file brings the training callbacks (conf/callbacks/table.yaml): a test saves no checkpoint, and
+    # Lightning refuses a ModelCheckpoint with enable_checkpointing=False.
+    callbacks = [c for c in callbacks if not isinstance(c, Checkpoint)]
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         logger=loggers or False,
