@@ -182,6 +182,27 @@ def test_train_loss_with_gradient_accumulation_is_the_mean_of_each_window(tmp_pa
     assert [value for _, value in series] == pytest.approx([sum(losses[:4]) / 4, sum(losses[4:]) / 4])
 
 
+@pytest.mark.slow
+# torch's inductor, imported by the compile, uses torch.jit.script_method itself.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_model_compile_fits_the_same_net_and_saves_the_eager_nets_checkpoints(tmp_path: Path) -> None:
+    """model.compile=default: torch.compile in place, so the run's losses and its checkpoint's keys are the
+    eager run's, and eval loads that checkpoint with no compile."""
+    run = ["experiment=seed_tutorial", "trainer.max_epochs=20", "logger=none"]
+    eager = train(compose_config("train", run, tmp_path / "eager"))
+    compiled = train(compose_config("train", [*run, "model.compile=default"], tmp_path / "compiled"))
+    assert compiled["test/loss"] == pytest.approx(eager["test/loss"], rel=1e-5)
+    weights = {
+        name: torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+        for name in ("eager", "compiled")
+    }
+    assert list(weights["compiled"]) == list(weights["eager"])  # no "_orig_mod." prefix
+    ckpt = tmp_path / "compiled" / "checkpoints" / "last.ckpt"
+    (tmp_path / "eval").mkdir()  # Hydra makes it for scripts/eval.py
+    again = evaluate(compose_config("eval", ["experiment=seed_tutorial", f"ckpt_path={ckpt}"], tmp_path / "eval"))
+    assert again["test/loss"] == pytest.approx(compiled["test/loss"], rel=1e-5)
+
+
 @pytest.mark.gpu
 def test_trainer_gpu_trains_on_one_cuda_device(run_dir: Path) -> None:
     """trainer=gpu (conf/trainer/gpu.yaml: accelerator gpu, 1 device): Lightning trains on CUDA, so the

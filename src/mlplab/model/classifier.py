@@ -7,7 +7,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from mlplab.model.mlp_module import MLPModule, OptimizerFactory, SchedulerFactory
+from mlplab.model.mlp_module import COMPILE_MODES, MLPModule, OptimizerFactory, SchedulerFactory
 from mlplab.rules import Positive, Rule, checked, is_int, one_of
 
 AT_LEAST_TWO = Rule(lambda v: is_int(v) and v >= 2, "an integer >= 2 (the number of classes)")
@@ -28,6 +28,7 @@ class Classifier(MLPModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         standardize: bool = False,
+        compile: Annotated[str | None, one_of(*COMPILE_MODES)] = None,
     ) -> None:
         super().__init__()
         # Plain values, not OmegaConf's list: the checkpoint must load weights-only.

@@ -17,6 +17,8 @@ from mlplab.model.standardize import RawUnits, Standardize, in_raw_units
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 Batch = tuple[Tensor, Tensor]
+# torch.compile's modes; "reduce-overhead" captures the step in CUDA graphs on a GPU.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class MLPModule(L.LightningModule):
@@ -94,6 +96,10 @@ class MLPModule(L.LightningModule):
             self._build()
         elif sizes:  # what the net's sizes did not say: the labels, saved in the checkpoint for predict
             self.hparams.update({k: v for k, v in sizes.items() if k in self.hparams and self.hparams[k] is None})
+        if stage == "fit" and self.hparams.get("compile"):
+            # In place (nn.Module.compile): the state_dict keys stay the eager net's, so checkpoints, eval,
+            # predict and export are unchanged; only fitting (and the test after it) runs compiled.
+            self.net.compile(mode=self.hparams["compile"])
         if stage == "fit" and self.x_scale is not None and data is not None:
             # The training split's statistics; a resumed run then loads its checkpoint's, which are the same.
             x, y = data.training_rows()

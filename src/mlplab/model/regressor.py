@@ -5,7 +5,7 @@ from typing import Annotated
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
 from mlplab.model.losses import LOSSES, build_loss
-from mlplab.model.mlp_module import MLPModule, OptimizerFactory, SchedulerFactory
+from mlplab.model.mlp_module import COMPILE_MODES, MLPModule, OptimizerFactory, SchedulerFactory
 from mlplab.rules import Positive, checked, one_of
 
 
@@ -29,6 +29,7 @@ class Regressor(MLPModule):
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         standardize: bool = False,
+        compile: Annotated[str | None, one_of(*COMPILE_MODES)] = None,
     ) -> None:
         super().__init__()
         # Partials are code, not data: keeping them out of the checkpoint lets it load weights-only.
