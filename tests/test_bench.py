@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
@@ -21,6 +22,7 @@ from mlplab.callbacks.progress_bar import RichProgressBar
 from mlplab.compat.lightning import WakefulRefreshThread
 from mlplab.model.net import Net
 from mlplab.model.tutorial_loop import hand_loop
+from mlplab.run.console_noise import quiet_dependencies
 
 
 @pytest.mark.slow
@@ -61,6 +63,29 @@ def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     assert process["project_s"] > 0 and process["seed_s"] > 0
     assert math.isclose(process["ratio"], process["project_s"] / process["seed_s"], rel_tol=1e-6)
     assert report["machine"]["cpus"] and report["machine"]["date"]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch's inductor
+def test_the_compiled_tutorial_row_times_a_warmed_up_compiled_net(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GPU bench's model.compile row, run here with the CPU's mode: the project's net is compiled and
+    warmed up before the timing, and the fit keeps that net, so the row times steps, not compiling."""
+    from mlplab.bench.run import tutorial_case
+
+    modes: list[str] = []
+    compile_in_place = torch.nn.Module.compile
+
+    def counted(module: torch.nn.Module, *args: Any, **kwargs: Any) -> None:
+        modes.append(kwargs["mode"])
+        compile_in_place(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "compile", counted)
+    quiet_dependencies()  # as the bench's run() does: the tutorial's one batch an epoch is no news
+    result = tutorial_case("cpu", 20, tmp_path, compile_mode="default")
+    assert modes == ["default"]  # once, before the timing; MLPModule.setup did not compile it again
+    assert "model.compile=default" in result.work and result.project_us_per_step > 0
 
 
 @pytest.mark.parametrize("manual", [False, True], ids=["automatic", "manual"])

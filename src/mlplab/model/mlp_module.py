@@ -31,6 +31,7 @@ class MLPModule(L.LightningModule):
     y_scale: Standardize | None
     scales_targets = False  # regression standardizes its targets too
     train_loss_raw: Tensor | None = None  # the last step's loss in raw units, where the targets are standardized
+    net_compiled = False  # model.compile done: a second fit of this module keeps the compiled net
 
     def _parts(self, optimizer: OptimizerFactory | None, scheduler: SchedulerFactory | None) -> None:
         """Called by each subclass's ``__init__`` after ``save_hyperparameters``."""
@@ -96,10 +97,11 @@ class MLPModule(L.LightningModule):
             self._build()
         elif sizes:  # what the net's sizes did not say: the labels, saved in the checkpoint for predict
             self.hparams.update({k: v for k, v in sizes.items() if k in self.hparams and self.hparams[k] is None})
-        if stage == "fit" and self.hparams.get("compile"):
+        if stage == "fit" and self.hparams.get("compile") and not self.net_compiled:
             # In place (nn.Module.compile): the state_dict keys stay the eager net's, so checkpoints, eval,
             # predict and export are unchanged; only fitting (and the test after it) runs compiled.
             self.net.compile(mode=self.hparams["compile"])
+            self.net_compiled = True
         if stage == "fit" and self.x_scale is not None and data is not None:
             # The training split's statistics; a resumed run then loads its checkpoint's, which are the same.
             x, y = data.training_rows()
