@@ -35,6 +35,8 @@ COMMON = [
 ]
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 PER_RANK_BATCH = "data.batch_size=8"
+# Iris: 120 training rows, standardized: one process at batch 24, or two ranks at 12 (5 batches each).
+TABLE = ["experiment=iris", "data.shuffle=false", "trainer.max_epochs=3", "trainer.enable_progress_bar=false"]
 EVAL_METRICS = ("val/loss", "val/mae", "val/r2", "test/loss", "test/mae", "test/r2")
 
 
@@ -99,6 +101,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         "torchrun": [*torchrun, *train_py(*COMMON, *DDP, PER_RANK_BATCH)[1:]],
         "multirun": train_py("-m", *COMMON, *DDP, "data.batch_size=8,4", sweep),
         "submitit": train_py(*submitit, *COMMON, *DDP, PER_RANK_BATCH),
+        "table_one": train_py(*TABLE, "trainer.accelerator=cpu", "data.batch_size=24", f"hydra.run.dir={base / 'table_one'}"),
+        "table_ddp": train_py(*TABLE, *DDP, "data.batch_size=12", f"hydra.run.dir={base / 'table_ddp'}"),
     }
     RUNS.update({name: Run(command, base / f"{name}_cwd") for name, command in commands.items()})
     yield base
@@ -122,6 +126,19 @@ def test_two_ranks_at_batch_b_equal_one_process_at_2b(base: Path) -> None:
     # Each rank's running loss sums are its own (DDP would overwrite buffers with rank 0's): their mean is
     # the one process's train/loss.
     assert metrics(base / "ddp")["train/loss"] == pytest.approx(metrics(base / "one")["train/loss"], rel=1e-5)
+
+
+def test_a_table_standardized_on_two_ranks_equals_one_process(base: Path) -> None:
+    """data=file under DDP: every rank fits the same training-split statistics, so two ranks at batch b train
+    the one process's net at 2b, standardization buffers included."""
+    finished("table_one", "table_ddp")
+    assert_same_weights(base / "table_one", base / "table_ddp")
+    data = instantiate(compose_config("train", ["experiment=iris"], base / "compose").data)
+    data.setup("fit")
+    x, _ = data.training_rows()
+    saved = weights(base / "table_ddp")
+    torch.testing.assert_close(saved["x_scale.mean"], x.mean(dim=0))
+    torch.testing.assert_close(saved["x_scale.std"], x.std(dim=0, unbiased=False))
 
 
 def test_eval_metrics_cover_the_whole_split_across_ranks(base: Path) -> None:
