@@ -101,7 +101,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         "torchrun": [*torchrun, *train_py(*COMMON, *DDP, PER_RANK_BATCH)[1:]],
         "multirun": train_py("-m", *COMMON, *DDP, "data.batch_size=8,4", sweep),
         "submitit": train_py(*submitit, *COMMON, *DDP, PER_RANK_BATCH),
-        "table_one": train_py(*TABLE, "trainer.accelerator=cpu", "data.batch_size=24", f"hydra.run.dir={base / 'table_one'}"),
+        "table_one": train_py(
+            *TABLE, "trainer.accelerator=cpu", "data.batch_size=24", f"hydra.run.dir={base / 'table_one'}"
+        ),
         "table_ddp": train_py(*TABLE, *DDP, "data.batch_size=12", f"hydra.run.dir={base / 'table_ddp'}"),
     }
     RUNS.update({name: Run(command, base / f"{name}_cwd") for name, command in commands.items()})
