@@ -1,6 +1,7 @@
 """The README and docs/ say what is true: their commands compose, their files exist, their snippet runs.
 
-Cheap: commands are composed, not run (no training), except the compose snippet of docs/configuration.md.
+Commands are composed, not run (no training), except the compose snippet of docs/configuration.md and the
+documented error transcripts (``$ python ...`` then ``error: ...``), which run as written (slow).
 """
 
 import ast
@@ -178,6 +179,52 @@ def test_each_documented_command_composes(command: Command) -> None:
         # A documented override error is the script's very line; a later error (a bad value, a missing GPU)
         # is past what composing can check, so its text is not compared here.
         assert error == command.error, f"{command}: documented\n  error: {command.error}\nbut it says\n  error: {error}"
+
+
+# The extras' lines are printed by the core install only (tests/test_extras.py checks them in one).
+EXTRA_OF = {"logger=mlflow": "mlflow", "hydra/launcher=slurm": "hydra_plugins.hydra_submitit_launcher"}
+
+
+def transcript_errors() -> list[Command]:
+    """Documented error transcripts this install prints."""
+    from importlib.util import find_spec
+
+    installed = {word for word, module in EXTRA_OF.items() if find_spec(module) is not None}
+    return [c for c in script_commands() if c.error is not None and not installed & set(words(c.line))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", transcript_errors(), ids=str)
+def test_each_documented_error_line_is_what_the_script_prints(command: Command, tmp_path: Path) -> None:
+    """Run as written, in an empty directory: a non-zero exit, and the documented line (``…`` stands for the
+    rest of a long line). A file the line names is first made by the page's own command that writes it."""
+    import torch
+
+    if "trainer=gpu" in words(command.line) and torch.cuda.is_available():
+        pytest.skip(f"{command.page}: the line of a machine without a CUDA GPU")
+    for name in re.findall(r"data\.path=(\S+\.csv)", command.line):
+        page = [c.line for c in commands() if c.page == command.page]
+        makers = [line for line in page if line.startswith("python -c") and name in line]
+        assert makers, f"{command}: no command on {command.page} makes {name}"
+        subprocess.run(_runnable(makers[0]), cwd=tmp_path, check=True, timeout=60)
+    proc = subprocess.run(_runnable(command.line), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0, f"{command}: exit 0"
+    last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+    pattern = ".*".join(re.escape(part) for part in f"error: {command.error}".split("…"))
+    assert re.fullmatch(pattern, last), f"{command}: documented\n  error: {command.error}\nbut it prints\n  {last}"
+
+
+def _runnable(line: str) -> list[str]:
+    """A documented command's words, with this interpreter and the repo's scripts (the cwd is elsewhere)."""
+    out = []
+    for word in words(line):
+        if word in INTERPRETERS:
+            out.append(sys.executable)
+        elif re.fullmatch(r"scripts/\w+\.py", word):
+            out.append(str(ROOT / word))
+        else:
+            out.append(word)
+    return out
 
 
 def make_targets() -> set[str]:
