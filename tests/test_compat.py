@@ -34,6 +34,7 @@ def test_the_trainer_still_keeps_use_distributed_sampler_on_its_accelerator_conn
     assert compat_lightning.uses_distributed_sampler(trainer) is False
 
 
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*")  # Lightning 2.6's own use of torch's deprecated LeafSpec
 def test_lightnings_loop_progress_keys_are_the_ones_the_epoch_end_fix_edits(tmp_path) -> None:
     class Tiny(L.LightningModule):
         def __init__(self) -> None:

@@ -197,6 +197,11 @@ class RecordsBatches(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.0)
 
 
+# Lightning's notes on this bare Trainer: no validation_step for the data module's val loader, a resume into
+# another root dir, and its own use of torch's deprecated LeafSpec. None is about what is tested.
+@pytest.mark.filterwarnings("ignore:You passed in a `val_dataloader` but have no `validation_step`")
+@pytest.mark.filterwarnings("ignore:The dirpath has changed")
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*")
 def test_a_resume_into_the_next_epoch_starts_it_at_its_first_batch(tmp_path: Path) -> None:
     """A step-limited run (max_steps) whose epochs are cut short by limit_train_batches ends each epoch with
     its loader mid-pass; Lightning resumes such a checkpoint into the next epoch, which must get the batches
