@@ -13,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from conftest import assert_error_line, compose_config, run_script
+from conftest import assert_error_line, assert_names, compose_config, run_script
 from mlplab.data.file import FileDataModule
 from mlplab.run.checkpoints import load_checkpoint
 from mlplab.tasks.train import build_model, train
@@ -280,3 +280,17 @@ def test_a_csv_saved_by_excel_reads_by_its_column_names(tmp_path: Path, sep: str
     data.setup("fit")
     assert data.feature_names == ["a", "b"] and data.target_names == ["y"]
     assert data.splits["train"].x.shape[1] == 2
+
+
+def test_a_label_column_that_holds_no_labels_is_refused(tmp_path: Path) -> None:
+    """A regression target given to task=classification (numbers that are not whole, as scikit-learn refuses
+    "continuous" labels), and an empty label: one line each, naming the file and the way out."""
+    cases = {
+        "measure.csv": ([[i, i * 0.37] for i in range(20)], ("not whole", "0.37", "task=regression")),
+        "gap.csv": ([[i, "" if i == 4 else "cat"] for i in range(20)], ("empty", "data row 5")),
+    }
+    for name, (rows, names) in cases.items():
+        data = FileDataModule(path=str(table(tmp_path / name, ["a", "label"], rows)), task="classification")
+        with pytest.raises(ValueError) as error:
+            data.setup("fit")
+        assert_names(str(error.value), f"data.path={tmp_path / name}", *names)

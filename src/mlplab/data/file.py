@@ -132,8 +132,9 @@ class FileDataModule(TensorDataModule):
                 "data.target_columns=[LABEL]"
             )
         labels = y.reshape(-1)
+        self._check_labels(labels)
         if labels.dtype.kind in "fiu":  # an array file's numbers: whole ones are integer labels
-            labels = labels.astype(np.int64) if np.all(labels == np.round(labels)) else labels.astype(str)
+            labels = labels.astype(np.int64)
         else:  # a CSV's text: integers where each reads back as written ("7", not "07" or "7.0"), else names
             labels = labels.astype(str)
             if all(re.fullmatch(r"-?(0|[1-9][0-9]*)", label) for label in labels):
@@ -143,6 +144,22 @@ class FileDataModule(TensorDataModule):
             raise DataFileError(f"{self.source}: one class only ({classes.tolist()}); classification needs two")
         self.classes = classes.tolist()
         return index.astype(np.int64)
+
+    def _check_labels(self, labels: np.ndarray) -> None:
+        """No empty label; and labels that are all numbers, some not whole, are a regression target (scikit-learn
+        calls them "continuous")."""
+        if labels.dtype.kind not in "fiu" and (empty := np.flatnonzero(labels.astype(str) == "")).size:
+            raise DataFileError(f"{self.source}: the label column is empty in data row {empty[0] + 1}; fill or drop it")
+        try:
+            values = labels.astype(np.float64)
+        except ValueError:
+            return  # names
+        fractional = values[np.isfinite(values) & (values != np.round(values))]
+        if len(fractional):
+            raise DataFileError(
+                f"{self.source}: the label column holds numbers that are not whole (e.g. {fractional[0]:g}): a "
+                "regression target? allowed: task=regression, or labels that are integers or names"
+            )
 
     def _check(self, x: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor]:
         if x.ndim == 1:
