@@ -285,7 +285,7 @@ def test_a_csv_saved_by_excel_reads_by_its_column_names(tmp_path: Path, sep: str
 def test_a_label_column_that_holds_no_labels_is_refused(tmp_path: Path) -> None:
     """A regression target given to task=classification (numbers that are not whole, as scikit-learn refuses
     "continuous" labels), and an empty label: one line each, naming the file and the way out."""
-    cases = {
+    cases: dict[str, tuple[list[list[object]], tuple[str, ...]]] = {
         "measure.csv": ([[i, i * 0.37] for i in range(20)], ("not whole", "0.37", "task=regression")),
         "gap.csv": ([[i, "" if i == 4 else "cat"] for i in range(20)], ("empty", "data row 5")),
     }
