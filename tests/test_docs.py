@@ -277,6 +277,11 @@ def test_the_readmes_table_names_files_that_exist() -> None:
     assert len(paths) >= 10, paths  # the parse found the table
     missing = [p for p in paths if not (ROOT / p).exists()]
     assert not missing, f"README.md's table names files that do not exist: {missing}"
+    # "`training_step` in `src/.../x.py`": the file defines it.
+    named = [m for row in rows for m in re.findall(r"`(\w+)` in `(src/[^`\s]+\.py)`", row)]
+    assert named, "the parse found no `name` in `file`"
+    elsewhere = [(name, path) for name, path in named if f"def {name}(" not in (ROOT / path).read_text()]
+    assert not elsewhere, f"README.md's table puts these where they are not defined: {elsewhere}"
 
 
 def test_every_repo_path_and_link_in_the_docs_exists() -> None:
