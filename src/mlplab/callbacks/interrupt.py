@@ -2,9 +2,8 @@
 
 The signal handler only raises a flag and wakes this callback's per-batch hooks (until then Lightning does
 not call them); the checkpoint is written at the next batch (or epoch) end, where the state is consistent, so
-no half-done optimizer step is ever saved. A second signal, or
-one outside the training loop, stops at once (mlplab.run.exit_codes's handler; the last checkpoint on disk is
-then the latest state).
+no half-done optimizer step is ever saved. A second signal, or one outside the training loop, stops at once
+(mlplab.run.exit_codes's handler; the last checkpoint on disk is then the latest state).
 """
 
 import signal
