@@ -1,6 +1,5 @@
 """How checkpoint files are written and read: atomically, weights-only, and never with NaN weights."""
 
-import io
 import os
 import socket
 from pathlib import Path
@@ -39,12 +38,8 @@ def atomic_torch_save(obj: object, path: Path) -> None:
     remove_stale_temp_files(path.parent)
     tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     try:
-        # Serialized in memory first, as Lightning's own writer does: torch.save straight to a file makes many
-        # small writes (a 20 kB checkpoint took 0.6 ms that way, 0.3 ms in memory plus one write).
-        buffer = io.BytesIO()
-        torch.save(obj, buffer)
         with tmp.open("wb") as f:
-            f.write(buffer.getbuffer())
+            torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
