@@ -41,10 +41,12 @@ def test_bench_quick_prints_the_table_and_writes_json(tmp_path: Path) -> None:
     assert "whole process:" in proc.stdout and "scaling" in proc.stdout
     report = json.loads(out.read_text(), parse_constant=pytest.fail)  # strict JSON: no NaN or Infinity
     works = [row["work"] for row in report["rows"]]
-    assert len(works) == 2 and works[0].startswith("tutorial") and works[1].startswith("N=")
-    assert all(row["target"] is not None for row in report["rows"])  # both headline rows have a target
+    assert len(works) == 3 and works[0].startswith("tutorial") and works[2].startswith("N=")
+    # Beside the experiment as it runs (one validation, at the end): what validating every 1/10 of it costs.
+    assert works[1].startswith("tutorial") and "val every 5 epochs" in works[1]
+    assert [row["target"] is not None for row in report["rows"]] == [True, False, True]
     scaling = report["scaling"]
-    assert len(scaling) == 6 and report["rows"][1] in scaling  # hidden 10/256/1024 x batch 1024/8192
+    assert len(scaling) == 6 and report["rows"][2] in scaling  # hidden 10/256/1024 x batch 1024/8192
     assert sum(row["target"] is None for row in scaling) == 5
     for row in report["rows"] + scaling:
         assert row["hand_us_per_step"] > 0 and row["barebones_us_per_step"] > 0 and row["project_us_per_step"] > 0

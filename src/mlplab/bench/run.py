@@ -48,10 +48,13 @@ def _prepare(overrides: list[str], tmp: Path) -> tuple[TensorDataModule, Regress
     return datamodule, model, trainer, int(cfg.seed)
 
 
-def tutorial_case(accelerator: str, epochs: int, tmp: Path, compile_mode: str | None = None) -> Row:
+def tutorial_case(
+    accelerator: str, epochs: int, tmp: Path, compile_mode: str | None = None, val_every: int | None = None
+) -> Row:
     """``experiment=seed_tutorial`` (default callbacks, TensorBoard, its epoch line) against the same 1000
     full-batch steps by hand and through Lightning's barebones loop. ``compile_mode``: the project's net with
-    ``model.compile`` (hand and barebones stay eager), compiled and warmed up before the timing."""
+    ``model.compile`` (hand and barebones stay eager), compiled and warmed up before the timing. ``val_every``:
+    validating (and checkpointing) every so many epochs, where the experiment validates once, at the end."""
     # 1250 samples at the default 0.8/0.1/0.1 split: the 1000 training samples of the issue's measurement.
     dm, model, trainer, seed = _prepare(
         [
@@ -60,6 +63,7 @@ def tutorial_case(accelerator: str, epochs: int, tmp: Path, compile_mode: str | 
             f"trainer.max_epochs={epochs}",
             f"trainer.accelerator={accelerator}",
             *([f"model.compile={compile_mode}"] if compile_mode else []),
+            *([f"trainer.check_val_every_n_epoch={val_every}"] if val_every else []),
         ],
         tmp,
     )
@@ -75,7 +79,9 @@ def tutorial_case(accelerator: str, epochs: int, tmp: Path, compile_mode: str | 
         project = time_fit(dm, model, trainer)
     compiled = f", model.compile={compile_mode}" if compile_mode else ""
     work = f"tutorial: {epochs} full-batch epochs of {len(x)} ({accelerator}{compiled})"
-    return row(work, hand, bare, project, epochs, epochs * len(x), TUTORIAL_TARGET)
+    if val_every:
+        work = f"tutorial, val every {val_every} epochs ({accelerator})"
+    return row(work, hand, bare, project, epochs, epochs * len(x), NAN if val_every else TUTORIAL_TARGET)
 
 
 def _compile_and_warm_up(model: Regressor, mode: str, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -156,6 +162,9 @@ def run(quick: bool, output: Path, repeats: int = 3) -> dict[str, object]:
         tmp = Path(tmp_name)
         for acc in accelerators:
             rows.append(_repeat(partial(tutorial_case, acc, epochs), tmp, f"tut-{acc}", repeats))
+            # What validating on a cadence costs, beside the experiment's single validation at its end.
+            every = partial(tutorial_case, acc, epochs, val_every=epochs // 10)
+            rows.append(_repeat(every, tmp, f"tut-{acc}-val", repeats))
             if acc == "gpu":  # the step captured in CUDA graphs; on a CPU a compiled net is slower here
                 graphs = partial(tutorial_case, acc, epochs, compile_mode="reduce-overhead")
                 try:

@@ -6,7 +6,7 @@ from mlplab.callbacks.lean import LeanCallback
 
 
 class ValidateLastEpoch(LeanCallback):
-    """The tutorial validates every 100 epochs: a 50-epoch run would otherwise end with no ``val/loss``, no
+    """The tutorial validates every 1000 epochs: a 50-epoch run would otherwise end with no ``val/loss``, no
     best checkpoint to test, and no final metrics. Validation counted in steps (``check_val_every_n_epoch:
     null``) is left as configured."""
 
