@@ -294,3 +294,22 @@ def test_a_label_column_that_holds_no_labels_is_refused(tmp_path: Path) -> None:
         with pytest.raises(ValueError) as error:
             data.setup("fit")
         assert_names(str(error.value), f"data.path={tmp_path / name}", *names)
+
+
+def test_a_text_feature_or_a_missing_cell_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    """A category as text (a restaurant bill's 'sex' column) and a missing cell: one line each, naming the file,
+    the column and the row; for text, the numeric columns to keep, which then train."""
+    rows = [[10.0 + i, ["Female", "Male"][i % 2], 2 + i % 3, 1.0 + i / 10] for i in range(20)]
+    bills = table(tmp_path / "tips.csv", ["total_bill", "sex", "size", "tip"], rows)
+    data = FileDataModule(path=str(bills), target_columns=["tip"])
+    with pytest.raises(ValueError) as error:
+        data.setup("fit")
+    assert_names(str(error.value), f"data.path={bills}", "'sex'", "'Female'", "data.feature_columns=[total_bill,size]")
+    data = FileDataModule(path=str(bills), target_columns=["tip"], feature_columns=["total_bill", "size"])
+    data.setup("fit")
+    assert data.feature_names == ["total_bill", "size"]
+    for missing in ("", "NA"):
+        gap = table(tmp_path / "gap.csv", ["a", "y"], [[missing if i == 3 else i, i] for i in range(20)])
+        with pytest.raises(ValueError) as error:
+            FileDataModule(path=str(gap), target_columns=["y"]).setup("fit")
+        assert_names(str(error.value), f"data.path={gap}", "'a'", "data row 4", "missing values")

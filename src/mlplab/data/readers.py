@@ -87,15 +87,30 @@ def numeric(a: np.ndarray, where: str, name: str, columns: list[str] | None = No
         return np.asarray(a, dtype=np.float64)
     except (ValueError, TypeError):
         pass
-    for (row, col), cell in np.ndenumerate(a):
-        try:
-            float(cell)
-        except (ValueError, TypeError):
-            column = repr(columns[col]) if columns else str(col)
-            raise DataFileError(
-                f"{where}: {name} must be numeric; column {column} holds {cell!r} in data row {row + 1}"
-            ) from None
-    raise DataFileError(f"{where}: {name} must be numeric")
+    bad = np.vectorize(_not_a_number, otypes=[bool])(a)
+    if not bad.any():
+        raise DataFileError(f"{where}: {name} must be numeric")
+    row, col = (int(i) for i in np.argwhere(bad)[0])
+    cell = a[row, col] if a.ndim == 2 else a[row]
+    column = repr(columns[col]) if columns else str(col)
+    if str(cell).strip() in ("", "NA", "N/A", "NaN", "nan", "?", "null", "None"):
+        fix = "fill or drop the rows with missing values"
+    elif name == "features" and columns:  # a text column (a category): its numbers, or leaving it out
+        numbers = [c for c, text in zip(columns, bad.any(axis=0), strict=True) if not text]
+        fix = f"encode that column as numbers, or leave it out: data.feature_columns=[{','.join(numbers)}]"
+    else:
+        fix = "numbers in every cell"
+    raise DataFileError(
+        f"{where}: {name} must be numeric; column {column} holds {cell!r} in data row {row + 1}; allowed: {fix}"
+    )
+
+
+def _not_a_number(cell: object) -> bool:
+    try:
+        float(cell)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return True
+    return False
 
 
 def _read_numpy(path: Path, where: str, x_key: str, y_key: str) -> Contents:
