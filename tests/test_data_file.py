@@ -1,4 +1,5 @@
-"""Data files that cannot be used: each gives one clear error naming the file and the problem."""
+"""Data files: read once per start, and those that cannot be used each give one clear error naming the file
+and the problem."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -6,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from conftest import Named, assert_names, whole
+from mlplab.data import file as data_file
 from mlplab.data.file import FileDataModule
 from mlplab.errors import UserError
 
@@ -71,3 +74,30 @@ def test_fewer_samples_than_one_training_batch_is_refused(tmp_path: Path) -> Non
         FileDataModule(path=str(path), batch_size=32, drop_last=True).setup("fit")
     assert_names(str(error.value), f"data.path={path}", "16 samples", "data.batch_size=32", "allowed")
     FileDataModule(path=str(path), batch_size=32, drop_last=False).setup("fit")  # one short batch is fine
+
+
+def test_a_start_reads_the_file_once_and_a_changed_file_again(tmp_path: Path, monkeypatch) -> None:
+    """The config's sizes (``${data_size:...}``, ``${per_training_row:...}``) read the file before the run's own
+    data module does: the second read is the first one's, handed over, unless the file changed in between."""
+    reads: list[Path] = []
+    real = data_file.read_file
+
+    def counted(path: Path, *args: str) -> object:
+        reads.append(path)
+        return real(path, *args)
+
+    monkeypatch.setattr(data_file, "read_file", counted)
+    path = write(tmp_path / "t.csv", "a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(30)))
+    spec = {"_target_": "mlplab.data.file.FileDataModule", "path": str(path), "target_columns": ["y"]}
+    spec["task"] = "classification"
+    sizes = data_file.file_sizes(OmegaConf.create(spec))
+    run = FileDataModule(path=str(path), target_columns=["y"], task="classification")
+    run.setup("fit")
+    assert len(reads) == 1 and sizes["in_dim"] == 2 and run.classes == [0, 1] and run.feature_names == ["a", "b"]
+    assert len(run.splits["train"]) == sizes["train_rows"]
+    data_file.file_sizes(OmegaConf.create({**spec, "batch_size": 8}))  # another config, the same file version
+    # A new size, so a new version even within the file system's timestamp tick.
+    path.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 3}\n" for i in range(40)))
+    again = FileDataModule(path=str(path), target_columns=["y"], task="classification")
+    again.setup("fit")
+    assert len(reads) == 3 and again.classes == [0, 1, 2]
