@@ -308,8 +308,27 @@ def test_a_text_feature_or_a_missing_cell_is_refused_with_the_way_out(tmp_path: 
     data = FileDataModule(path=str(bills), target_columns=["tip"], feature_columns=["total_bill", "size"])
     data.setup("fit")
     assert data.feature_names == ["total_bill", "size"]
-    for missing in ("", "NA"):
+    for missing in ("", "NA", "NULL", "unknown"):  # a spelling of "no value", or text in a column of numbers
         gap = table(tmp_path / "gap.csv", ["a", "y"], [[missing if i == 3 else i, i] for i in range(20)])
         with pytest.raises(ValueError) as error:
             FileDataModule(path=str(gap), target_columns=["y"]).setup("fit")
         assert_names(str(error.value), f"data.path={gap}", "'a'", "data row 4", "missing values")
+
+
+def test_the_columns_to_keep_are_written_as_a_command_line_takes_them(tmp_path: Path) -> None:
+    """Names that are not plain words are quoted; where no column holds numbers, nothing is suggested; an array
+    file's text is named too."""
+    rows = [[10.0 + i, ["F", "M"][i % 2], i % 3, 1.0 + i / 10] for i in range(20)]
+    spaced = table(tmp_path / "spaced.csv", ["total bill", "sex", "2019", "tip"], rows)
+    with pytest.raises(ValueError) as error:
+        FileDataModule(path=str(spaced), target_columns=["tip"]).setup("fit")
+    assert_names(str(error.value), """'data.feature_columns=["total bill","2019"]'""")
+    words = table(tmp_path / "words.csv", ["sex", "tip"], [[["F", "M"][i % 2], i] for i in range(20)])
+    with pytest.raises(ValueError) as error:
+        FileDataModule(path=str(words), target_columns=["tip"]).setup("fit")
+    assert_names(str(error.value), "'sex'", "'F'", "encode text as numbers")
+    assert "feature_columns" not in str(error.value)
+    np.savez(tmp_path / "t.npz", x=np.array(["a", "b"] * 10), y=np.arange(20.0))
+    with pytest.raises(ValueError) as error:
+        FileDataModule(path=str(tmp_path / "t.npz")).setup("fit")
+    assert_names(str(error.value), "features must be numeric", "'a'", "data row 1")

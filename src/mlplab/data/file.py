@@ -98,13 +98,15 @@ class FileDataModule(TensorDataModule):
         return xy
 
     def _version(self) -> str | None:
-        """This file's version (path, size, mtime) and how it is read; None if it cannot be stat'ed."""
+        """This file's version (path, inode, size, times: a file replaced is a new one) and how it is read; None
+        if it cannot be stat'ed."""
         try:
             stat = self.path.resolve().stat()
         except OSError:
             return None
         how = [self.in_dim, self.out_dim, self.feature_columns, self.target_columns, self.x_key, self.y_key]
-        return json.dumps([str(self.path.resolve()), stat.st_size, stat.st_mtime_ns, how, self.task], default=str)
+        file = [str(self.path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+        return json.dumps([file, how, self.task], default=str)
 
     def _columns(self, spec: list[Column], header: list[str] | None, key: str, width: int) -> list[int]:
         out = []

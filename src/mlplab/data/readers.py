@@ -4,7 +4,9 @@ Errors name the config key the path came from (``data.path``, ``input``) and wha
 """
 
 import csv
+import json
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,22 +89,35 @@ def numeric(a: np.ndarray, where: str, name: str, columns: list[str] | None = No
         return np.asarray(a, dtype=np.float64)
     except (ValueError, TypeError):
         pass
-    bad = np.vectorize(_not_a_number, otypes=[bool])(a)
+    table = a.reshape(len(a), -1) if a.ndim else a.reshape(1, 1)
+    bad = np.vectorize(_not_a_number, otypes=[bool])(table)
     if not bad.any():
         raise DataFileError(f"{where}: {name} must be numeric")
     row, col = (int(i) for i in np.argwhere(bad)[0])
-    cell = a[row, col] if a.ndim == 2 else a[row]
-    column = repr(columns[col]) if columns else str(col)
-    if str(cell).strip() in ("", "NA", "N/A", "NaN", "nan", "?", "null", "None"):
+    cell = str(table[row, col])
+    column = repr(columns[col]) if columns and col < len(columns) else str(col)
+    numbers = [c for c, text in zip(columns or [], bad.any(axis=0), strict=False) if not text]
+    # Missing: a spelling of "no value", or a cell of a column whose other cells are numbers.
+    if cell.strip().casefold() in MISSING or bad[:, col].sum() < len(table) / 2:
         fix = "fill or drop the rows with missing values"
-    elif name == "features" and columns:  # a text column (a category): its numbers, or leaving it out
-        numbers = [c for c, text in zip(columns, bad.any(axis=0), strict=True) if not text]
-        fix = f"encode that column as numbers, or leave it out: data.feature_columns=[{','.join(numbers)}]"
+    elif name == "features" and numbers:  # a text column (a category): its numbers, or leaving it out
+        fix = f"encode that column as numbers, or leave it out: {_override('data.feature_columns', numbers)}"
     else:
-        fix = "numbers in every cell"
+        fix = "numbers in every cell (encode text as numbers)"
     raise DataFileError(
         f"{where}: {name} must be numeric; column {column} holds {cell!r} in data row {row + 1}; allowed: {fix}"
     )
+
+
+MISSING = {"", "na", "n/a", "#n/a", "nan", "null", "none", "?", "-", "missing"}
+
+
+def _override(key: str, names: list[str]) -> str:
+    """``key=[a,b]`` as a command line takes it: names that are not plain words quoted (for Hydra, the shell)."""
+    if all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in names):
+        return f"{key}=[{','.join(names)}]"
+    quoted = ",".join(json.dumps(n, ensure_ascii=False) for n in names)
+    return f"'{key}=[{quoted}]'"
 
 
 def _not_a_number(cell: object) -> bool:
