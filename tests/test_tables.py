@@ -183,16 +183,16 @@ def test_the_model_config_alone_builds_the_net_with_the_files_sizes(tmp_path: Pa
 
 
 def test_weight_decay_is_a_prior_whose_pull_fades_as_training_rows_grow(tmp_path: Path) -> None:
-    """data=file's ``optimizer.weight_decay: ${per_training_row:1.0}``: 1 over the training split's rows."""
+    """data=file's ``optimizer.weight_decay: ${per_training_row:3.0}``: 3 over the training split's rows."""
     linnerud = ["data=file", f"data.path={DATASETS / 'linnerud.csv'}", "data.target_columns=[weight,waist,pulse]"]
     cfg = compose_config("train", linnerud, tmp_path)
     data = instantiate(cfg.data)
     data.setup("fit")
     assert len(data.splits["train"]) == 16  # 20 rows split 16/2/2
-    assert cfg.optimizer.weight_decay == 1 / 16
-    assert instantiate(cfg.model).optimizer_factory.keywords["weight_decay"] == 1 / 16
+    assert cfg.optimizer.weight_decay == 3 / 16
+    assert instantiate(cfg.model).optimizer_factory.keywords["weight_decay"] == 3 / 16
     diabetes = ["data=file", f"data.path={DATASETS / 'diabetes.csv'}", "data.target_columns=[progression]"]
-    assert compose_config("train", diabetes, tmp_path).optimizer.weight_decay == 1 / 354  # 442 rows: 354 train
+    assert compose_config("train", diabetes, tmp_path).optimizer.weight_decay == 3 / 354  # 442 rows: 354 train
     assert compose_config("train", [*diabetes, "optimizer.weight_decay=0"], tmp_path).optimizer.weight_decay == 0
     assert compose_config("train", ["data.num_samples=100"], tmp_path).optimizer.weight_decay == 0  # synthetic
 
