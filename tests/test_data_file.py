@@ -26,7 +26,7 @@ ROW = "1,2,3,4,5,6,7,8\n"
 # column or count at fault, and "allowed" where it says what would do).
 CASES: dict[str, tuple[Callable[[Path], object], tuple[Named, ...]]] = {
     "missing.csv": (lambda p: p, ()),
-    "table.txt": (lambda p: write(p, ROW), ("'.txt'", "allowed", ".csv")),
+    "table.xlsx": (lambda p: write(p, ROW), ("'.xlsx'", "allowed", ".csv", ".tsv")),
     "text.npy": (lambda p: write(p, "not numpy"), (".npy",)),
     "text.pt": (lambda p: write(p, "not torch"), (".pt",)),
     "object.pt": (

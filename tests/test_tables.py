@@ -282,6 +282,19 @@ def test_a_csv_saved_by_excel_reads_by_its_column_names(tmp_path: Path, sep: str
     assert data.splits["train"].x.shape[1] == 2
 
 
+def test_tab_and_space_separated_text_files_read_like_a_csv(tmp_path: Path) -> None:
+    """A ``.tsv`` with a header, and ``numpy.savetxt``'s ``.txt`` (spaces, no header): the last column the target."""
+    rows = [[i, i % 3, 2 * i] for i in range(20)]
+    (tmp_path / "t.tsv").write_text("a\tb\ty\n" + "".join("\t".join(map(str, r)) + "\n" for r in rows))
+    data = FileDataModule(path=str(tmp_path / "t.tsv"), target_columns="y")
+    data.setup("fit")
+    assert data.feature_names == ["a", "b"] and data.splits["train"].x.shape[1] == 2
+    np.savetxt(tmp_path / "t.txt", np.array(rows, dtype=float))
+    data = FileDataModule(path=str(tmp_path / "t.txt"))
+    data.setup("fit")
+    assert data.feature_names is None and data.sizes == {"in_dim": 2, "out_dim": 1}
+
+
 def test_a_label_column_that_holds_no_labels_is_refused(tmp_path: Path) -> None:
     """A regression target given to task=classification (numbers that are not whole, as scikit-learn refuses
     "continuous" labels), and an empty label: one line each, naming the file and the way out."""

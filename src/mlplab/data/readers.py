@@ -16,7 +16,8 @@ from torch import Tensor
 
 from mlplab.errors import UserError
 
-FORMATS = (".csv", ".npy", ".npz", ".pt")
+TEXT_FORMATS = (".csv", ".tsv", ".txt")  # delimited text, a header row optional
+FORMATS = (*TEXT_FORMATS, ".npy", ".npz", ".pt")
 
 
 class DataFileError(UserError):
@@ -40,8 +41,8 @@ def read_file(path: Path, key: str, x_key: str = "x", y_key: str = "y") -> Conte
     if path.stat().st_size == 0:
         raise DataFileError(f"{where}: the file is empty")
     try:
-        if path.suffix == ".csv":
-            return _read_csv(path, where)
+        if path.suffix in TEXT_FORMATS:
+            return _read_delimited(path, where)
         if path.suffix in (".npy", ".npz"):
             return _read_numpy(path, where, x_key, y_key)
         return _read_torch(path, where, x_key, y_key)
@@ -57,13 +58,15 @@ def read_file(path: Path, key: str, x_key: str = "x", y_key: str = "y") -> Conte
         raise DataFileError(f"{where}: cannot read it as {path.suffix} ({detail})") from None
 
 
-def _read_csv(path: Path, where: str) -> Contents:
+def _read_delimited(path: Path, where: str) -> Contents:
     with path.open(newline="", encoding="utf-8-sig") as f:  # utf-8-sig: drops the BOM that Excel writes
         first = f.readline()
         f.seek(0)
-        # Commas, unless the first line has none but has semicolons (Excel in many locales) or tabs.
-        delimiter = next((d for d in ",;\t" if d in first), ",")
-        rows = [[c.strip() for c in row] for row in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in row)]
+        # Commas, unless the first line has none but has semicolons (Excel in many locales) or tabs; else runs
+        # of spaces (numpy.savetxt's default).
+        delimiter = next((d for d in ",;\t" if d in first), None)
+        lines = csv.reader(f, delimiter=delimiter) if delimiter else (line.split() for line in f)
+        rows = [[c.strip() for c in row] for row in lines if any(c.strip() for c in row)]
     if not rows:
         raise DataFileError(f"{where}: the file is empty")
     header = None
