@@ -18,6 +18,7 @@ from mlplab.errors import UserError
 
 TEXT_FORMATS = (".csv", ".tsv", ".txt")  # delimited text, a header row optional
 FORMATS = (*TEXT_FORMATS, ".npy", ".npz", ".pt")
+MISSING = {"", "na", "n/a", "#n/a", "nan", "null", "none", "?", "-", "missing"}  # spellings of "no value"
 
 
 class DataFileError(UserError):
@@ -110,9 +111,6 @@ def numeric(a: np.ndarray, where: str, name: str, columns: list[str] | None = No
     raise DataFileError(
         f"{where}: {name} must be numeric; column {column} holds {cell!r} in data row {row + 1}; allowed: {fix}"
     )
-
-
-MISSING = {"", "na", "n/a", "#n/a", "nan", "null", "none", "?", "-", "missing"}
 
 
 def _override(key: str, names: list[str]) -> str:
