@@ -86,7 +86,7 @@ def test_predict_names_shape_and_format_errors(ckpt: Path, tmp_path: Path) -> No
     assert_names(error("wide.npy", np.zeros((5, 4))), "wide.npy", "(5, 4)", "(n, 3)", "in_dim=3")
     assert_names(error("flat.npy", np.zeros(3)), "flat.npy", "(3,)", "(n, 3)")
     assert_names(error("nan.npy", np.array([[0, 0, 0], [0, np.nan, 0]])), "nan.npy", "NaN", "sample 1")
-    assert_names(error("x.txt"), "x.txt", "allowed", ".npy")
+    assert_names(error("x.xlsx"), "x.xlsx", "allowed", ".npy", ".tsv")
     assert_names(error("missing.npy"), "missing.npy")
     assert_names(error("ok.npy", np.zeros((2, 3)), batch_size="0"), "batch_size=0")
     assert not (tmp_path / "y.npy").exists()
