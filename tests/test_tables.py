@@ -341,6 +341,10 @@ def test_the_columns_to_keep_are_written_as_a_command_line_takes_them(tmp_path: 
         FileDataModule(path=str(words), target_columns=["tip"]).setup("fit")
     assert_names(str(error.value), "'sex'", "'F'", "encode text as numbers")
     assert "feature_columns" not in str(error.value)
+    iris = FileDataModule(path=str(DATASETS / "iris.csv"))  # task=classification forgotten
+    with pytest.raises(ValueError) as error:
+        iris.setup("fit")
+    assert_names(str(error.value), "targets", "'species'", "'setosa'", "task=classification")
     np.savez(tmp_path / "t.npz", x=np.array(["a", "b"] * 10), y=np.arange(20.0))
     with pytest.raises(ValueError) as error:
         FileDataModule(path=str(tmp_path / "t.npz")).setup("fit")

@@ -106,6 +106,8 @@ def numeric(a: np.ndarray, where: str, name: str, columns: list[str] | None = No
         fix = "fill or drop the rows with missing values"
     elif name == "features" and numbers:  # a text column (a category): its numbers, or leaving it out
         fix = f"encode that column as numbers, or leave it out: {_override('data.feature_columns', numbers)}"
+    elif name == "targets":  # names of classes, most likely
+        fix = "numbers for regression; for class labels, task=classification"
     else:
         fix = "numbers in every cell (encode text as numbers)"
     raise DataFileError(
