@@ -282,6 +282,21 @@ def test_a_csv_saved_by_excel_reads_by_its_column_names(tmp_path: Path, sep: str
     assert data.splits["train"].x.shape[1] == 2
 
 
+def test_a_target_among_the_features_or_a_column_named_twice_is_refused(tmp_path: Path) -> None:
+    """The answer given as an input would train a net that only copies it; a column twice is a slip."""
+    path = table(tmp_path / "t.csv", ["a", "b", "y"], [[i, i % 3, 2 * i] for i in range(20)])
+    # (target_columns, feature_columns) -> what the line names
+    cases: list[tuple[list[str | int], list[str | int] | None, tuple[str, ...]]] = [
+        (["y"], ["a", "y"], ("data.feature_columns", "'y'", "target")),  # the answer among the inputs
+        (["y", "y"], None, ("data.target_columns", "'y'", "twice")),
+        (["y"], ["a", 0], ("data.feature_columns", "'a'", "twice")),  # by name, then by index
+    ]
+    for targets, features, names in cases:
+        with pytest.raises(ValueError) as error:
+            FileDataModule(path=str(path), target_columns=targets, feature_columns=features).setup("fit")
+        assert_names(str(error.value), *names)
+
+
 def test_tab_and_space_separated_text_files_read_like_a_csv(tmp_path: Path) -> None:
     """A ``.tsv`` with a header, and ``numpy.savetxt``'s ``.txt`` (spaces, no header): the last column the target."""
     rows = [[i, i % 3, 2 * i] for i in range(20)]

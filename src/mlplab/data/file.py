@@ -6,7 +6,6 @@ features and the next out_dim the targets).
 """
 
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from mlplab.data.base import TensorDataModule
+from mlplab.data.labels import class_indices
 from mlplab.data.readers import DataFileError, check_values, numeric, read_file
 from mlplab.rules import Positive, Rule, checked
 
@@ -119,6 +119,9 @@ class FileDataModule(TensorDataModule):
                 raise DataFileError(f"data.{key}: column {c} out of range for the {width} columns of {self.path}")
             else:
                 out.append(int(c) % width)
+        if len(set(out)) < len(out):
+            twice = next(c for c, i in zip(spec, out, strict=True) if out.count(i) > 1)
+            raise DataFileError(f"data.{key}: column {twice!r} is named twice; allowed: each column once")
         return out
 
     def _split_table(self, table: np.ndarray, header: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +141,11 @@ class FileDataModule(TensorDataModule):
             targets = list(range(width - (self.out_dim or 1), width))
         if self.feature_columns is not None:
             features = self._columns(self.feature_columns, header, "feature_columns", width)
+            if both := [c for c in features if c in targets]:  # the answer among the inputs
+                name = header[both[0]] if header else both[0]
+                raise DataFileError(
+                    f"data.feature_columns: column {name!r} is a target too; allowed: columns that are not targets"
+                )
         else:
             features = [c for c in range(width) if c not in targets]
         if not features:
@@ -151,40 +159,8 @@ class FileDataModule(TensorDataModule):
         """Regression: float targets. Classification: one label column (integers or strings) as class indices."""
         if self.task == "regression":
             return numeric(y, self.source, "targets", self.target_names)
-        if y.ndim == 2 and y.shape[1] != 1:
-            raise DataFileError(
-                f"{self.source}: classification takes one label column, got {y.shape[1]}; allowed: "
-                "data.target_columns=[LABEL]"
-            )
-        labels = y.reshape(-1)
-        self._check_labels(labels)
-        if labels.dtype.kind in "fiu":  # an array file's numbers: whole ones are integer labels
-            labels = labels.astype(np.int64)
-        else:  # a CSV's text: integers where each reads back as written ("7", not "07" or "7.0"), else names
-            labels = labels.astype(str)
-            if all(re.fullmatch(r"-?(0|[1-9][0-9]*)", label) for label in labels):
-                labels = labels.astype(np.int64)
-        classes, index = np.unique(labels, return_inverse=True)
-        if len(classes) < 2:
-            raise DataFileError(f"{self.source}: one class only ({classes.tolist()}); classification needs two")
-        self.classes = classes.tolist()
-        return index.astype(np.int64)
-
-    def _check_labels(self, labels: np.ndarray) -> None:
-        """No empty label; and labels that are all numbers, some not whole, are a regression target (scikit-learn
-        calls them "continuous")."""
-        if labels.dtype.kind not in "fiu" and (empty := np.flatnonzero(labels.astype(str) == "")).size:
-            raise DataFileError(f"{self.source}: the label column is empty in data row {empty[0] + 1}; fill or drop it")
-        try:
-            values = labels.astype(np.float64)
-        except ValueError:
-            return  # names
-        fractional = values[np.isfinite(values) & (values != np.round(values))]
-        if len(fractional):
-            raise DataFileError(
-                f"{self.source}: the label column holds numbers that are not whole (e.g. {fractional[0]:g}): a "
-                "regression target? allowed: task=regression, or labels that are integers or names"
-            )
+        index, self.classes = class_indices(y, self.source)
+        return index
 
     def _check(self, x: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor]:
         if x.ndim == 1:
