@@ -34,15 +34,22 @@ def file_sizes(data: DictConfig) -> dict[str, object]:
     ``train_rows``: what ``${data_size:...}`` gives the configs. Read once per file version and config."""
     spec = OmegaConf.to_container(data, resolve=True)
     assert isinstance(spec, dict)
-    path = Path(str(spec["path"]))
-    stamp = path.stat().st_mtime_ns if path.is_file() else None
-    key = json.dumps([spec, stamp], sort_keys=True, default=str)
+    key = json.dumps([spec, file_version(Path(str(spec["path"])))], sort_keys=True, default=str)
     if key not in _sizes_read:
         module = instantiate(data)
         module.hand_over = True
         module.setup("fit")  # the splits too, as the run will make them (and a file too small is refused here)
         _sizes_read[key] = {**module.sizes, "train_rows": len(module.splits["train"])}
     return _sizes_read[key]
+
+
+def file_version(path: Path) -> list[object] | None:
+    """What tells one version of a file from the next (a file replaced is a new one); None if there is none."""
+    try:
+        stat = path.resolve().stat()
+    except OSError:
+        return None
+    return [str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
 
 
 def _column_list(columns: Sequence[Column] | Column | None) -> list[Column] | None:
@@ -98,14 +105,10 @@ class FileDataModule(TensorDataModule):
         return xy
 
     def _version(self) -> str | None:
-        """This file's version (path, inode, size, times: a file replaced is a new one) and how it is read; None
-        if it cannot be stat'ed."""
-        try:
-            stat = self.path.resolve().stat()
-        except OSError:
+        """This file's version and how it is read; None if the file cannot be stat'ed."""
+        if (file := file_version(self.path)) is None:
             return None
         how = [self.in_dim, self.out_dim, self.feature_columns, self.target_columns, self.x_key, self.y_key]
-        file = [str(self.path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
         return json.dumps([file, how, self.task], default=str)
 
     def _columns(self, spec: list[Column], header: list[str] | None, key: str, width: int) -> list[int]:
