@@ -10,7 +10,7 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from mlplab.config.devices import check_devices
 from mlplab.config.target_signature import check_target_node
-from mlplab.data.base import check_one_batch, check_split_sizes, resolve_fractions, split_sizes
+from mlplab.data.splits import check_one_batch, check_split_sizes, resolve_fractions, split_sizes
 from mlplab.errors import UserError, needs_a_value
 from mlplab.rules import NON_NEGATIVE, POSITIVE, Rule, invalid, is_int, is_number, type_hints
 
@@ -80,7 +80,7 @@ def _check_group_rules(tree: dict[str, Any]) -> None:
 
 
 def _check_data(tree: dict[str, Any]) -> None:
-    """Rules across keys: the data module's own (one home: mlplab.data.base), and what the run needs of it."""
+    """Rules across keys: the data module's own (one home: mlplab.data.splits), and what the run needs of it."""
     data: Any = tree.get("data")
     model = tree.get("model")
     raw = [data.get(f"{s}_fraction") for s in ("train", "val", "test")] if isinstance(data, dict) else [""]
