@@ -212,6 +212,24 @@ def test_classification_splits_are_stratified_even_for_a_file_sorted_by_class(tm
         assert counts == [size] * 3, (split, counts)
 
 
+@pytest.mark.parametrize(
+    ("rows", "classes", "sizes"), [(20, 3, [16, 2, 2]), (40, 10, [32, 4, 4]), (500, 100, [400, 50, 50])]
+)
+def test_a_small_table_of_many_classes_splits_like_a_regression_table_of_its_size(
+    tmp_path: Path, rows: int, classes: int, sizes: list[int]
+) -> None:
+    """The split sizes come from all rows; each class gives val and test its share (largest remainders)."""
+    labels = [f"c{i % classes}" for i in range(rows)]
+    path = table(tmp_path / "t.csv", ["a", "label"], [[i, label] for i, label in enumerate(sorted(labels))])
+    data = FileDataModule(path=str(path), target_columns=["label"], task="classification")
+    data.setup("fit")
+    assert [len(data.splits[s]) for s in ("train", "val", "test")] == sizes
+    train_counts = torch.bincount(data.splits["train"].y, minlength=classes)
+    assert train_counts.min() >= 1  # every class keeps a training row
+    held = torch.bincount(torch.cat([data.splits["val"].y, data.splits["test"].y]), minlength=classes)
+    assert held.max() - held.min() <= 1  # balanced classes stay balanced in what is held out
+
+
 def test_any_two_fractions_make_the_third_and_a_small_table_trains_with_defaults(tmp_path: Path) -> None:
     rows = [[i, (i * 7) % 5, 2.0 * i + 1] for i in range(20)]
     path = table(tmp_path / "small.csv", ["a", "b", "y"], rows)

@@ -49,15 +49,38 @@ def split_sizes(n: int, fractions: Fractions, at_least: int = 2) -> dict[str, in
 
 
 def split_groups(groups: list[Tensor], fractions: Fractions) -> dict[str, Tensor]:
-    """Each group (all samples, or one class) split by ``fractions``, in the group's own (seeded) order."""
+    """Each group (all samples, or one class) cut into train, val and test, in the group's own (seeded) order.
+
+    The split sizes are those of all samples together (:func:`split_sizes`); each class then gives val and test
+    its share of them, by largest remainders, as sklearn's stratified splits do. Rounding each class on its own
+    would leave val or test empty on a small table with several classes (20 rows of 3 classes: no test row)."""
+    sizes = [len(g) for g in groups]
+    total = split_sizes(sum(sizes), fractions)
+    # A class keeps a training row where the totals allow it.
+    room = [max(n - 1, 0) for n in sizes]
+    if sum(room) < total["val"] + total["test"]:
+        room = sizes
+    held = _apportion(total["val"] + total["test"], sizes, room)
+    val = _apportion(total["val"], sizes, held)
     parts: dict[str, list[Tensor]] = {s: [] for s in STAGES}
-    for group in groups:
-        # Classes: each in proportion; their sum gives val and test their samples.
-        sizes = split_sizes(len(group), fractions, at_least=2 if len(groups) == 1 else 0)
-        parts["train"].append(group[: sizes["train"]])
-        parts["val"].append(group[sizes["train"] : len(group) - sizes["test"]])
-        parts["test"].append(group[len(group) - sizes["test"] :])
+    for group, h, v in zip(groups, held, val, strict=True):
+        train = len(group) - h
+        parts["train"].append(group[:train])
+        parts["val"].append(group[train : train + v])
+        parts["test"].append(group[train + v :])
     return {s: torch.cat(p) for s, p in parts.items()}
+
+
+def _apportion(total: int, weights: list[int], room: list[int]) -> list[int]:
+    """``total`` shared in proportion to ``weights``, each share at most its ``room``: the whole parts first,
+    then one more each to the largest remainders (ties: the earlier group)."""
+    exact = [total * w / max(sum(weights), 1) for w in weights]
+    shares = [min(math.floor(e), r) for e, r in zip(exact, room, strict=True)]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (shares[i] - exact[i], i))
+    while (left := total - sum(shares)) > 0 and any(s < r for s, r in zip(shares, room, strict=True)):
+        for i in [i for i in by_remainder if shares[i] < room[i]][:left]:
+            shares[i] += 1
+    return shares
 
 
 def check_split_sizes(source: str, sizes: dict[str, int], fractions: tuple[float, float, float]) -> None:
