@@ -16,6 +16,8 @@ from omegaconf import OmegaConf
 from conftest import assert_error_line, assert_names, compose_config, run_script
 from mlplab.data.file import FileDataModule
 from mlplab.run.checkpoints import load_checkpoint
+from mlplab.tasks.evaluate import evaluate
+from mlplab.tasks.predict import write_outputs
 from mlplab.tasks.train import build_model, train
 
 DATASETS = Path(__file__).resolve().parents[1] / "src" / "mlplab" / "datasets"
@@ -64,6 +66,39 @@ def test_eval_of_the_best_checkpoint_with_the_runs_experiment_gives_its_test_met
     evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     for key in ("test/acc", "test/f1", "test/loss", "test/acc_least_squares"):
         assert evaluated[key] == pytest.approx(trained[key]), key
+
+
+@pytest.mark.slow
+def test_eval_reads_a_file_as_the_checkpoints_run_did(iris_run: Path, tmp_path: Path) -> None:
+    """Features by the checkpoint's column names (in any order), labels by its classes; a file or task that
+    cannot match is refused in one line, and leaves no run dir."""
+    rows = list(csv.reader((DATASETS / "iris.csv").open()))
+    order = [4, 3, 2, 1, 0]
+    reordered = table(tmp_path / "in.csv", [rows[0][i] for i in order], [[r[i] for i in order] for r in rows[1:]])
+    (best,) = (p for p in (iris_run / "checkpoints").iterdir() if p.name != "last.ckpt")
+    file = ["data=file", "data.target_columns=[species]", "task=classification", f"ckpt_path={best}"]
+    run_script("eval.py", *file, f"data.path={reordered}", f"hydra.run.dir={tmp_path / 'eval'}")
+    trained = json.loads((iris_run / "metrics.json").read_text())
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert evaluated["test/acc"] == pytest.approx(trained["test/acc"])
+    # Two of the three species only: still indexed as the model's classes.
+    two = table(tmp_path / "two.csv", rows[0], [r for r in rows[1:] if r[4] != "versicolor"])
+    (tmp_path / "e2").mkdir()
+    assert evaluate(compose_config("eval", [*file, f"data.path={two}"], tmp_path / "e2"))["test/acc"] >= 0.9
+    renamed = table(tmp_path / "renamed.csv", rows[0], [[*r[:4], r[4].upper()] for r in rows[1:]])
+    codes = table(tmp_path / "codes.csv", rows[0], [[*r[:4], i // 50] for i, r in enumerate(rows[1:])])
+    refused = {
+        renamed: (file, ("SETOSA", "never saw", "setosa")),
+        codes: (file[:2] + file[3:], ("task=regression", "classification model", "task=classification")),
+    }
+    for path, (overrides, names) in refused.items():
+        with pytest.raises(ValueError) as error:
+            evaluate(compose_config("eval", [*overrides, f"data.path={path}"], tmp_path / path.stem))
+        assert_names(str(error.value), *names)
+    regression = [*file[:2], file[3], f"data.path={reordered}"]
+    proc = run_script("eval.py", *regression, f"hydra.run.dir={tmp_path / 'e3'}", check=False)
+    assert proc.returncode == 2 and not (tmp_path / "e3").exists()
+    assert_error_line(proc.stderr, "species", "task=classification")
 
 
 @pytest.mark.slow
@@ -287,6 +322,38 @@ def test_labels_are_the_files_own_text(tmp_path: Path) -> None:
     assert data.classes == [1, 2]
 
 
+def test_predictions_write_labels_as_the_file_did(tmp_path: Path) -> None:
+    """Integer labels of any length (IDs, dates) come back digit for digit, not as 1.2345679e+08."""
+    write_outputs(tmp_path / "p.csv", {"id": np.array([123456789, 123456788]), "p_x": np.array([0.25, 0.75])})
+    assert (tmp_path / "p.csv").read_text().splitlines() == ["id,p_x", "123456789,0.25", "123456788,0.75"]
+    too_long = table(tmp_path / "t.csv", ["a", "id"], [[i, f"1234567890123456789{i % 2}"] for i in range(20)])
+    data = FileDataModule(path=str(too_long), target_columns=["id"], task="classification")
+    data.setup("fit")  # more digits than int64 holds: kept as text
+    assert data.classes == ["12345678901234567890", "12345678901234567891"]
+
+
+def test_a_first_row_is_the_header_only_where_it_names_columns_of_numbers(tmp_path: Path) -> None:
+    """As csv.Sniffer judges it: a file without a header keeps its first row, even with a text label in it."""
+    rows = [[i / 10, (i * 7) % 5, ["lo", "hi"][i % 2]] for i in range(30)]
+    headless = tmp_path / "headless.csv"
+    headless.write_text("".join(",".join(map(str, r)) + "\n" for r in rows))
+    data = FileDataModule(path=str(headless), task="classification")
+    data.setup("fit")
+    assert data.feature_names is None and sum(len(s) for s in data.splits.values()) == 30
+    with pytest.raises(ValueError) as error:
+        FileDataModule(path=str(headless), target_columns=["label"], task="classification").setup("fit")
+    assert_names(str(error.value), "data.target_columns", "no header row", "data.target_columns=[2]")
+    missing_first = tmp_path / "missing_first.csv"  # a missing cell in the first row: data, not a header
+    missing_first.write_text("0.5,NA,1\n" + "".join(f"{i},{i},{i}\n" for i in range(20)))
+    with pytest.raises(ValueError) as error:
+        FileDataModule(path=str(missing_first)).setup("fit")
+    assert_names(str(error.value), "'NA'", "data row 1", "fill or drop")
+    twice = table(tmp_path / "twice.csv", ["a", "a", "y"], [[i, i, i] for i in range(20)])
+    with pytest.raises(ValueError) as error:
+        FileDataModule(path=str(twice), target_columns=["y"]).setup("fit")
+    assert_names(str(error.value), f"data.path={twice}", "'a' twice")
+
+
 @pytest.mark.parametrize("sep", [",", ";", "\t"])
 def test_a_csv_saved_by_excel_reads_by_its_column_names(tmp_path: Path, sep: str) -> None:
     """Excel's "CSV UTF-8" starts with a byte-order mark and ends lines with CRLF; in many locales it
@@ -333,7 +400,9 @@ def test_a_label_column_that_holds_no_labels_is_refused(tmp_path: Path) -> None:
     "continuous" labels), and an empty label: one line each, naming the file and the way out."""
     cases: dict[str, tuple[list[list[object]], tuple[str, ...]]] = {
         "measure.csv": ([[i, i * 0.37] for i in range(20)], ("not whole", "0.37", "task=regression")),
-        "gap.csv": ([[i, "" if i == 4 else "cat"] for i in range(20)], ("empty", "data row 5")),
+        "gap.csv": ([[i, "" if i == 4 else "cat"] for i in range(20)], ("no label", "data row 5")),
+        "na.csv": ([[i, "NA" if i == 6 else i % 2] for i in range(20)], ("no label", "data row 7", "'NA'")),
+        "unknown.csv": ([[i, "?" if i == 0 else "dog"] for i in range(20)], ("no label", "data row 1")),
     }
     for name, (rows, names) in cases.items():
         data = FileDataModule(path=str(table(tmp_path / name, ["a", "label"], rows)), task="classification")

@@ -115,7 +115,12 @@ class FileDataModule(TensorDataModule):
         out = []
         for c in spec:
             if isinstance(c, str):
-                if header is None or c not in header:
+                if header is None:
+                    raise DataFileError(
+                        f"data.{key}: column {c!r}, but {self.path} has no header row (its first row is data); "
+                        f"allowed: column indices from 0, e.g. data.{key}=[{width - 1}], or a header row in the file"
+                    )
+                if c not in header:
                     raise DataFileError(f"data.{key}: column {c!r} not in the header of {self.path} ({header})")
                 out.append(header.index(c))
             elif not -width <= int(c) < width:

@@ -6,6 +6,9 @@ import numpy as np
 
 from mlplab.data.readers import DataFileError
 
+# readers.MISSING but "none", "-" and "missing", which can name a class ("damage: none").
+MISSING_LABELS = ["", "na", "n/a", "#n/a", "nan", "null", "?"]
+
 
 def class_indices(y: np.ndarray, source: str) -> tuple[np.ndarray, list[int | str]]:
     """One label column (integers or strings) as int64 class indices, and the sorted labels they index."""
@@ -19,7 +22,7 @@ def class_indices(y: np.ndarray, source: str) -> tuple[np.ndarray, list[int | st
         labels = labels.astype(np.int64)
     else:  # a CSV's text: integers where each reads back as written ("7", not "07" or "7.0"), else names
         labels = labels.astype(str)
-        if all(re.fullmatch(r"-?(0|[1-9][0-9]*)", label) for label in labels):
+        if all(re.fullmatch(r"-?(0|[1-9][0-9]{0,17})", label) for label in labels):  # int64 holds 18 digits
             labels = labels.astype(np.int64)
     classes, index = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
@@ -30,8 +33,12 @@ def class_indices(y: np.ndarray, source: str) -> tuple[np.ndarray, list[int | st
 def _check_labels(labels: np.ndarray, source: str) -> None:
     """No empty label; and labels that are all numbers, some not whole, are a regression target (scikit-learn
     calls them "continuous")."""
-    if labels.dtype.kind not in "fiu" and (empty := np.flatnonzero(labels.astype(str) == "")).size:
-        raise DataFileError(f"{source}: the label column is empty in data row {empty[0] + 1}; fill or drop it")
+    text = np.char.lower(np.char.strip(labels.astype(str)))
+    if (empty := np.flatnonzero(np.isin(text, MISSING_LABELS))).size:
+        raise DataFileError(
+            f"{source}: the label column has no label in data row {empty[0] + 1} ({str(labels[empty[0]])!r}); "
+            "allowed: fill or drop the rows with missing labels"
+        )
     try:
         values = labels.astype(np.float64)
     except ValueError:

@@ -71,10 +71,10 @@ def _read_delimited(path: Path, where: str) -> Contents:
     if not rows:
         raise DataFileError(f"{where}: the file is empty")
     header = None
-    try:
-        [float(c) for c in rows[0]]
-    except ValueError:
+    if _is_header(rows):
         header, rows = rows[0], rows[1:]
+        if twice := next((name for i, name in enumerate(header) if name in header[:i]), None):
+            raise DataFileError(f"{where}: the header names column {twice!r} twice; allowed: distinct column names")
     if not rows:
         raise DataFileError(f"{where}: a header row but no data rows")
     widths = {len(r) for r in rows} | ({len(header)} if header else set())
@@ -85,6 +85,19 @@ def _read_delimited(path: Path, where: str) -> Contents:
         )
     # Kept as text, converted where a column is used (numeric()): a label column keeps the file's own labels.
     return Contents(np.array(rows, dtype=object), None, header)
+
+
+def _is_header(rows: list[list[str]], sample: int = 1000) -> bool:
+    """Whether the first row names the columns, judged as csv.Sniffer.has_header does: a column of numbers
+    below says yes where its first cell is text, no where that is a number (a missing cell says nothing).
+    Without a column of numbers, any text in the first row makes it the header."""
+    first, rest = rows[0], rows[1 : 1 + sample]
+    votes = 0
+    for col, cell in enumerate(first):
+        below = [r[col] for r in rest if col < len(r) and r[col].casefold() not in MISSING]
+        if below and not any(map(_not_a_number, below)) and cell.casefold() not in MISSING:
+            votes += 1 if _not_a_number(cell) else -1
+    return votes > 0 or (votes == 0 and any(map(_not_a_number, first)))
 
 
 def numeric(a: np.ndarray, where: str, name: str, columns: list[str] | None = None) -> np.ndarray:

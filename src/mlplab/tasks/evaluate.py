@@ -1,6 +1,7 @@
 """The evaluation task: test metrics of a checkpoint, and its predictions on the test split."""
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -11,6 +12,7 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 
 from mlplab.config.schema import validate_config
 from mlplab.errors import UserError
+from mlplab.model.classifier import Classifier
 from mlplab.model.mlp_module import MLPModule
 from mlplab.run.checkpoints import check_fits, load_checkpoint, resolve_ckpt_path
 from mlplab.run.console_noise import quiet_dependencies
@@ -30,6 +32,34 @@ def load_model(cfg: DictConfig, ckpt_path: str) -> MLPModule:
     check_fits(ckpt, model, ckpt_path)
     model.load_state_dict(ckpt["state_dict"])
     return model
+
+
+def data_as_trained(cfg: DictConfig, ckpt: dict[str, Any], model: MLPModule) -> L.LightningDataModule:
+    """The config's data, read as the checkpoint's run read it: a table's columns by their names (in any order),
+    the same task, sizes and labels; what cannot match is refused in one line."""
+    saved = {"feature_columns": ckpt.get("mlplab_feature_names"), "target_columns": ckpt.get("mlplab_target_names")}
+    data = instantiate(cfg.data, **{k: v for k, v in saved.items() if v and k in cfg.data and cfg.data[k] is None})
+    task = "classification" if isinstance(model, Classifier) else "regression"
+    if getattr(data, "task", task) != task:
+        raise UserError(f"task={data.task}: the checkpoint's model is a {task} model; allowed: task={task}")
+    data.setup("test")
+    where = getattr(data, "source", "data")
+    sizes: dict[str, Any] = getattr(data, "sizes", {})
+    for dim in ("in_dim", "out_dim") if task == "regression" else ("in_dim",):
+        if dim in sizes and sizes[dim] != model.hparams[dim]:
+            raise UserError(
+                f"{where}: {sizes[dim]} {'features' if dim == 'in_dim' else 'targets'}, where the checkpoint's net "
+                f"takes {dim}={model.hparams[dim]}; allowed: the training run's data (its overrides)"
+            )
+    classes, known = sizes.get("classes"), model.hparams.get("classes")
+    if classes is not None and known is not None and list(classes) != list(known):
+        if unknown := [c for c in classes if c not in known]:
+            raise UserError(f"{where}: labels {unknown} the checkpoint's model never saw; allowed: {known}")
+        index = torch.tensor([list(known).index(c) for c in classes])  # the file's class indices as the model's
+        for split in data.splits.values():
+            split.y = index.to(split.y.device)[split.y]
+        data.classes = list(known)
+    return data
 
 
 def predictions_in_order(trainer: L.Trainer, batches: object) -> torch.Tensor | None:
@@ -69,7 +99,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
                 f"data.{dim}={wanted}: the checkpoint's net has {dim}={saved}; allowed: the training run's data "
                 f"overrides (e.g. experiment=iris, or data=file data.path=...), or data.{dim}={saved}"
             )
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    datamodule = data_as_trained(cfg, load_checkpoint(ckpt_path), model)
     loggers = build_loggers(cfg.get("logger"))
     callbacks = build_callbacks(
         cfg.get("callbacks"), has_logger=bool(loggers), progress_bar=cfg.trainer.get("enable_progress_bar", True)

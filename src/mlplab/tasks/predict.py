@@ -50,7 +50,8 @@ def write_outputs(path: Path, columns: dict[str, np.ndarray]) -> None:
         with path.open("w", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(columns)
-            cells = [[v if isinstance(v, str) else f"{v:.8g}" for v in col.tolist()] for col in columns.values()]
+            # Labels (str, int) as the file wrote them; float32 outputs to the digits they hold.
+            cells = [[f"{v:.8g}" if isinstance(v, float) else str(v) for v in col.tolist()] for col in columns.values()]
             writer.writerows(zip(*cells, strict=True))
     elif all(v.dtype.kind in "fiu" for v in columns.values()):  # regression: one (n, targets) array
         table = np.stack(list(columns.values()), axis=1)
