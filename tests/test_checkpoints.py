@@ -72,6 +72,17 @@ def test_eval_refuses_a_checkpoint_that_would_run_code(hostile: tuple[Path, Path
     assert not marker.exists(), "loading the checkpoint executed code from it"
 
 
+@pytest.mark.slow
+def test_a_plain_pickle_is_refused_in_one_line_as_data_or_as_a_checkpoint(tmp_path: Path) -> None:
+    """torch's weights-only reader warns of the pickle protocol before it refuses; only the refusal shows."""
+    path = tmp_path / "plain.pt"
+    path.write_bytes(pickle.dumps({"x": [[1.0, 2.0]], "y": [1.0]}, protocol=4))
+    for script, overrides in (("train.py", ["data=file", f"data.path={path}"]), ("eval.py", [f"ckpt_path={path}"])):
+        proc = run_script(script, *overrides, f"hydra.run.dir={tmp_path / script}", check=False)
+        assert proc.returncode == 2
+        assert_error_line(proc.stderr, str(path))
+
+
 DAMAGE = {"garbage": b"not a checkpoint" * 10, "empty": b"", "short text": b"hello\n", "four bytes": b"junk"}
 
 

@@ -7,6 +7,7 @@ import csv
 import json
 import pickle
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from mlplab.errors import UserError
 
 TEXT_FORMATS = (".csv", ".tsv", ".txt")  # delimited text, a header row optional
 FORMATS = (*TEXT_FORMATS, ".npy", ".npz", ".pt")
+# torch's weights-only reader warns of a pickle protocol above 2 before it refuses (or reads) a file that was
+# not written by torch.save; a refusal is reported in one line (read_file). Checkpoints: run/checkpoints.py.
+warnings.filterwarnings("ignore", message=r"Detected pickle protocol", category=UserWarning)
 MISSING = {"", "na", "n/a", "#n/a", "nan", "null", "none", "?", "-", "missing"}  # spellings of "no value"
 
 

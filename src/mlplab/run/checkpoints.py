@@ -2,6 +2,7 @@
 
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,10 @@ from mlplab.run.run_dir import last_checkpoint
 
 if TYPE_CHECKING:
     import lightning as L
+
+# torch's weights-only reader warns of a pickle protocol above 2 before it refuses (or reads) a file that was
+# not written by torch.save; a refusal is reported in one line (load_weights_only). Data files: data/readers.py.
+warnings.filterwarnings("ignore", message=r"Detected pickle protocol", category=UserWarning)
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, training: bool = False) -> str | None:
