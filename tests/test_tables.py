@@ -116,6 +116,14 @@ def test_predict_matches_columns_by_name_and_answers_with_the_files_labels(iris_
     right = sum(g["species"] == r[4] for g, r in zip(got, rows[1:], strict=True))
     assert right / 150 >= 0.9
     assert all(abs(sum(float(g[f"p_{c}"]) for c in ("setosa", "versicolor", "virginica")) - 1) < 1e-5 for g in got)
+    # .pt: the same columns as a dict (labels a list, probabilities tensors); .npy: the labels, one array.
+    run_script(
+        "predict.py", f"ckpt_path={ckpt}", f"input={source}", f"output={tmp_path / 'o.pt'}", "probabilities=true"
+    )
+    saved = torch.load(tmp_path / "o.pt", weights_only=True)
+    assert saved["species"] == [g["species"] for g in got] and saved["p_setosa"].shape == (150,)
+    run_script("predict.py", f"ckpt_path={ckpt}", f"input={source}", f"output={tmp_path / 'o.npy'}")
+    assert np.load(tmp_path / "o.npy").tolist() == saved["species"]
     missing = table(tmp_path / "missing.csv", ["sepal_length", "petal_length"], [[5.1, 1.4]])
     proc = run_script(
         "predict.py", f"ckpt_path={ckpt}", f"input={missing}", f"output={tmp_path / 'x.csv'}", check=False

@@ -89,6 +89,16 @@ def test_predict_names_shape_and_format_errors(ckpt: Path, tmp_path: Path) -> No
     assert_names(error("x.xlsx"), "x.xlsx", "allowed", ".npy", ".tsv")
     assert_names(error("missing.npy"), "missing.npy")
     assert_names(error("ok.npy", np.zeros((2, 3)), batch_size="0"), "batch_size=0")
+    # A regression model has no classes to give probabilities of, in predict or export.
+    assert_names(error("ok.npy", np.zeros((2, 3)), probabilities="true"), "probabilities=true", "regression")
+    with pytest.raises(UserError) as info:
+        export(
+            tool_cfg(
+                "export", f"ckpt_path={ckpt}", "format=torchscript", f"output={tmp_path / 'm.pt'}", "probabilities=true"
+            )
+        )
+    assert_names(str(info.value), "probabilities=true", "regression")
+    assert not (tmp_path / "m.pt").exists()
     assert not (tmp_path / "y.npy").exists()
     same = [f"ckpt_path={ckpt}", f"input={tmp_path / 'ok.npy'}", f"output={tmp_path / '.' / 'ok.npy'}"]
     with pytest.raises(UserError) as same_file:

@@ -114,7 +114,9 @@ def export(cfg: DictConfig) -> Path:
     # Raw inputs in, raw outputs out: the standardization is part of the exported graph. Classification
     # gives logits, or with probabilities=true their softmax.
     net = model.predictor()
-    if model.hparams.get("classes") is not None and cfg.get("probabilities", False):
+    if cfg.get("probabilities", False):
+        if model.hparams.get("classes") is None:
+            raise UserError("probabilities=true: the checkpoint's model is a regression model; allowed: false")
         net = nn.Sequential(net, nn.Softmax(dim=1))
     net = net.eval()
     in_dim = int(model.hparams["in_dim"])

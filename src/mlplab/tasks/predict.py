@@ -43,8 +43,9 @@ def read_inputs(path: Path, in_dim: int, names: list[str] | None = None) -> Tens
     return torch.as_tensor(array, dtype=torch.float32)
 
 
-def write_outputs(path: Path, columns: dict[str, np.ndarray]) -> None:
-    """One column per target (or the label, and a probability per class); rows in the input's order."""
+def write_outputs(path: Path, columns: dict[str, np.ndarray], labels: bool = False) -> None:
+    """One column per target, or (``labels``) the label and a probability per class; rows in the input's order.
+    ``.npy``: regression's ``(n, targets)`` array, or the labels. ``.pt``: that array, or a dict of the columns."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
         with path.open("w", newline="") as f:
@@ -53,13 +54,13 @@ def write_outputs(path: Path, columns: dict[str, np.ndarray]) -> None:
             # Labels (str, int) as the file wrote them; float32 outputs to the digits they hold.
             cells = [[f"{v:.8g}" if isinstance(v, float) else str(v) for v in col.tolist()] for col in columns.values()]
             writer.writerows(zip(*cells, strict=True))
-    elif all(v.dtype.kind in "fiu" for v in columns.values()):  # regression: one (n, targets) array
+    elif not labels:
         table = np.stack(list(columns.values()), axis=1)
         np.save(path, table) if path.suffix == ".npy" else torch.save(torch.as_tensor(table), path)
-    elif path.suffix == ".npy":  # classification: the labels
-        np.save(path, next(iter(columns.values())).astype(str))
-    else:  # labels as a list (torch.load with weights_only reads lists of str), probabilities as tensors
-        torch.save({k: v.tolist() if v.dtype.kind in "OU" else torch.as_tensor(v) for k, v in columns.items()}, path)
+    elif path.suffix == ".npy":
+        np.save(path, next(iter(columns.values())))
+    else:  # labels as a list (torch.load with weights_only reads lists of str and int), probabilities as tensors
+        torch.save({k: torch.as_tensor(v) if v.dtype.kind == "f" else v.tolist() for k, v in columns.items()}, path)
 
 
 def pick_device(name: str) -> torch.device:
@@ -102,11 +103,16 @@ def predict(cfg: DictConfig) -> Tensor:
     if ckpt_path is None:
         raise UserError("ckpt_path: give the checkpoint to predict with, e.g. ckpt_path=logs/.../last.ckpt")
     model = load_model(cfg, ckpt_path)
+    probabilities, labels = bool(cfg.get("probabilities", False)), model.hparams.get("classes") is not None
+    if probabilities and not labels:
+        raise UserError("probabilities=true: the checkpoint's model is a regression model; allowed: false")
+    if probabilities and output.suffix == ".npy":
+        raise UserError(f"output={output}: a .npy file holds one array, the labels; allowed: .csv or .pt")
     ckpt = load_checkpoint(ckpt_path)
     x = read_inputs(Path(cfg.input), int(model.hparams["in_dim"]), ckpt.get("mlplab_feature_names"))
     device = pick_device(cfg.device)
     predictions = predict_batched(model.predictor(), x, cfg.batch_size, device)
-    write_outputs(output, _columns(model, ckpt, predictions, bool(cfg.get("probabilities", False))))
+    write_outputs(output, _columns(model, ckpt, predictions, probabilities), labels=labels)
     print(f"Predictions: {output} {tuple(predictions.shape)} from {ckpt_path} on {device}")
     return predictions
 
