@@ -319,7 +319,13 @@ def test_one_label_column_only(tmp_path: Path) -> None:
 def test_labels_are_the_files_own_text(tmp_path: Path) -> None:
     """Labels that read back as written are integers; '007' and '2.0' stay the text the file has, so
     predictions give them back as they were."""
-    for labels, classes in ((["7", "10"], [7, 10]), (["007", "010"], ["007", "010"]), (["1.0", "2.0"], ["1.0", "2.0"])):
+    cases = [
+        (["7", "-10"], [-10, 7]),
+        (["007", "010"], ["007", "010"]),
+        (["1.0", "2.0"], ["1.0", "2.0"]),
+        (["-0", "0"], ["-0", "0"]),
+    ]
+    for labels, classes in cases:
         path = table(tmp_path / "t.csv", ["a", "label"], [[i, labels[i % 2]] for i in range(20)])
         data = FileDataModule(path=str(path), target_columns=["label"], task="classification")
         data.setup("fit")

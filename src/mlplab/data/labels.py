@@ -22,7 +22,7 @@ def class_indices(y: np.ndarray, source: str) -> tuple[np.ndarray, list[int | st
         labels = labels.astype(np.int64)
     else:  # a CSV's text: integers where each reads back as written ("7", not "07" or "7.0"), else names
         labels = labels.astype(str)
-        if all(re.fullmatch(r"-?(0|[1-9][0-9]{0,17})", label) for label in labels):  # int64 holds 18 digits
+        if all(re.fullmatch(r"0|-?[1-9][0-9]{0,17}", label) for label in labels):  # int64 holds 18 digits; "-0" is text
             labels = labels.astype(np.int64)
     classes, index = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
