@@ -165,6 +165,16 @@ def test_flags_that_do_not_run_the_composed_config_are_left_to_hydra() -> None:
         check_overrides(CONF, "train", ["-m", "nope=1"])
 
 
+def test_a_name_hydra_cannot_take_unquoted_is_shown_quoted(capsys: pytest.CaptureFixture[str]) -> None:
+    """Hydra's grammar takes unquoted values of ASCII letters only: a column named in French needs quotes."""
+    with pytest.raises(SystemExit) as stop:
+        check_overrides(CONF, "train", ["data=file", "data.target_columns=[espèce,âge]"])
+    assert stop.value.code == 2
+    assert_names(
+        capsys.readouterr().err, "data.target_columns=[espèce,âge]", """'data.target_columns=["espèce","âge"]'"""
+    )
+
+
 def test_each_option_of_a_swept_group_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
     """SGD has momentum, Adam has not: the sweep stops before its first job, not at its second."""
     with pytest.raises(SystemExit) as stop:

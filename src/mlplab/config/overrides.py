@@ -3,6 +3,7 @@ option, a ``+`` on an existing key or bad syntax ends in one line naming the ove
 several lines and exit 1. Runs that only show config (``--help``, ``--cfg``) and HYDRA_FULL_ERROR=1 skip it."""
 
 import difflib
+import json
 import os
 import re
 import sys
@@ -35,12 +36,25 @@ def check_overrides(conf_dir: Path, config_name: str, argv: list[str] | None = N
     try:  # bad syntax: Hydra's message names the override and the character
         parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
     except HydraException as e:
-        _exit(_one_line(e))
+        _exit(_one_line(e) + _quoted(args))
     searches = searches or any(a in ("-m", "--multirun") for a in args)
     params = (lambda lines: _searched(_compose(conf_dir, config_name, lines))) if searches else (lambda _: {})
     for job, lines in jobs(conf_dir, parsed, params):
         if error := composition_error(conf_dir, config_name, lines):
             _exit(f"{job}{error}")
+
+
+def _quoted(args: list[str]) -> str:
+    """Hydra's grammar takes unquoted values of ASCII letters only: the first other one, quoted as it needs."""
+    key, _, value = next((a for a in args if not a.isascii()), "=").partition("=")
+    items = ",".join(json.dumps(v.strip(), ensure_ascii=False) for v in value.strip("[]").split(","))
+    return (
+        f"; allowed: quoted, '{key}=[{items}]'"
+        if value.startswith("[")
+        else f"; allowed: quoted, '{key}={items}'"
+        if key
+        else ""
+    )
 
 
 def _exit(message: str) -> NoReturn:
