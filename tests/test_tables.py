@@ -442,6 +442,11 @@ def test_a_text_feature_or_a_missing_cell_is_refused_with_the_way_out(tmp_path: 
         with pytest.raises(ValueError) as error:
             FileDataModule(path=str(gap), target_columns=["y"]).setup("fit")
         assert_names(str(error.value), f"data.path={gap}", "'a'", "data row 4", "missing values")
+    european = tmp_path / "eu.csv"  # Excel's semicolons, with decimal commas
+    european.write_text("a;y\n" + "".join(f"{i},5;{i}\n" for i in range(20)))
+    with pytest.raises(ValueError) as error:
+        FileDataModule(path=str(european)).setup("fit")
+    assert_names(str(error.value), f"data.path={european}", "'0,5'", "decimal comma")
 
 
 def test_the_columns_to_keep_are_written_as_a_command_line_takes_them(tmp_path: Path) -> None:

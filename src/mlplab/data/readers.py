@@ -119,7 +119,9 @@ def numeric(a: np.ndarray, where: str, name: str, columns: list[str] | None = No
     column = repr(columns[col]) if columns and col < len(columns) else str(col)
     numbers = [c for c, text in zip(columns or [], bad.any(axis=0), strict=False) if not text]
     # Missing: a spelling of "no value", or a cell of a column whose other cells are numbers.
-    if cell.strip().casefold() in MISSING or bad[:, col].sum() < len(table) / 2:
+    if re.fullmatch(r"-?\d*,\d+", cell.strip()):  # Excel in many locales
+        fix = "numbers with a decimal point, not a decimal comma (save the file with '.' as the decimal separator)"
+    elif cell.strip().casefold() in MISSING or bad[:, col].sum() < len(table) / 2:
         fix = "fill or drop the rows with missing values"
     elif name == "features" and numbers:  # a text column (a category): its numbers, or leaving it out
         fix = f"encode that column as numbers, or leave it out: {_override('data.feature_columns', numbers)}"
