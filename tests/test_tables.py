@@ -49,6 +49,8 @@ def test_iris_classifies_well_beside_its_least_squares_baseline(iris_run: Path) 
     assert (saved.data.in_dim, saved.data.out_dim) == (4, 3)  # sizes read from the file, recorded
     ckpt = load_checkpoint(iris_run / "checkpoints" / "last.ckpt")
     assert ckpt["hyper_parameters"]["classes"] == ["setosa", "versicolor", "virginica"]
+    logged = OmegaConf.load(next((iris_run / "tensorboard").rglob("hparams.yaml")))  # TensorBoard's HParams too
+    assert list(logged.classes) == ["setosa", "versicolor", "virginica"]
     assert ckpt["mlplab_feature_names"] == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     # The best checkpoint by cross entropy: accuracy on 15 validation flowers ties at the first epoch to reach it.
     assert any("val_loss" in p.name for p in (iris_run / "checkpoints").iterdir())

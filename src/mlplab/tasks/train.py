@@ -52,6 +52,8 @@ def make_trainer(
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
     """``cfg.model``; sizes that neither it nor the data config gives are read from the data module first."""
     missing = [k for k in ("in_dim", "out_dim") if cfg.model.get(k) is None]
+    if OmegaConf.select(cfg, "task.name") == "classification":  # the labels, for the HParams from the start
+        missing.append("classes")
     if missing:
         datamodule.setup("fit")
         sizes = getattr(datamodule, "sizes", {})
