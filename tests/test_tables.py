@@ -147,6 +147,11 @@ def test_onnx_export_takes_raw_inputs_and_gives_logits_or_probabilities(iris_run
         out = session.run(None, {session.get_inputs()[0].name: x})[0]
         assert out.argmax(axis=1).tolist() == [0, 2]
         assert np.allclose(out.sum(axis=1), 1, atol=1e-5) == (probabilities == "true")
+        # What a server needs to map columns: the inputs by name, the outputs as the file's labels.
+        about = session.get_modelmeta().custom_metadata_map
+        assert json.loads(about["mlplab_inputs"]) == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+        assert json.loads(about["mlplab_outputs"]) == ["setosa", "versicolor", "virginica"]
+        assert about["mlplab_y"] == ("probabilities" if probabilities == "true" else "logits")
 
 
 @pytest.mark.slow

@@ -4,10 +4,12 @@ Every export is loaded back and run on random batches of several sizes (the batc
 dynamic); if any output differs from the PyTorch model's by more than ``tolerance`` the export fails.
 """
 
+import json
 import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig
@@ -15,7 +17,8 @@ from torch import Tensor, nn
 
 from mlplab.errors import UserError
 from mlplab.extras import require
-from mlplab.run.checkpoints import resolve_ckpt_path
+from mlplab.model.mlp_module import MLPModule
+from mlplab.run.checkpoints import load_checkpoint, resolve_ckpt_path
 from mlplab.tasks.evaluate import load_model
 
 Runner = Callable[[Tensor], Tensor]
@@ -27,7 +30,8 @@ class ExportMismatchError(UserError):
     """The exported model's outputs differ from the PyTorch model's by more than the tolerance."""
 
 
-def _export_onnx(net: nn.Module, example: Tensor, path: Path) -> Runner:
+def _export_onnx(net: nn.Module, example: Tensor, path: Path, about: dict[str, str]) -> Runner:
+    import onnx
     import onnxruntime
 
     # The dynamo exporter warns once per torchvision op it cannot register (this project has none),
@@ -48,27 +52,30 @@ def _export_onnx(net: nn.Module, example: Tensor, path: Path) -> Runner:
         # One self-contained file (weights inside): fine below ONNX's 2 GB limit, far above these nets.
         external_data=False,
     )
+    saved = onnx.load(str(path))
+    onnx.helper.set_model_props(saved, about)  # metadata_props: onnxruntime's custom_metadata_map
+    onnx.save(saved, str(path))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return lambda x: torch.from_numpy(session.run(["y"], {"x": x.numpy()})[0])
 
 
-def _export_torch_export(net: nn.Module, example: Tensor, path: Path) -> Runner:
+def _export_torch_export(net: nn.Module, example: Tensor, path: Path, about: dict[str, str]) -> Runner:
     batch = torch.export.Dim("batch")
     program = torch.export.export(net, (example,), dynamic_shapes=({0: batch},))
-    torch.export.save(program, str(path))
+    torch.export.save(program, str(path), extra_files=about)
     loaded = torch.export.load(str(path)).module()
     return lambda x: loaded(x)
 
 
-def _export_torchscript(net: nn.Module, example: Tensor, path: Path) -> Runner:
+def _export_torchscript(net: nn.Module, example: Tensor, path: Path, about: dict[str, str]) -> Runner:
     # PyTorch deprecates TorchScript (its DeprecationWarning says so); torch_export is the successor.
     scripted = torch.jit.trace(net, example)
-    scripted.save(str(path))
+    scripted.save(str(path), _extra_files=about)
     loaded = torch.jit.load(str(path))
     return lambda x: loaded(x)
 
 
-EXPORTERS: dict[str, Callable[[nn.Module, Tensor, Path], Runner]] = {
+EXPORTERS: dict[str, Callable[[nn.Module, Tensor, Path, dict[str, str]], Runner]] = {
     "onnx": _export_onnx,
     "torch_export": _export_torch_export,
     "torchscript": _export_torchscript,
@@ -96,6 +103,16 @@ def check_outputs(net: nn.Module, runner: Runner, in_dim: int, tolerance: float,
     return worst
 
 
+def describe(model: MLPModule, ckpt: dict[str, Any], probabilities: bool) -> dict[str, str]:
+    """What the exported file's columns are, as JSON text: ONNX metadata, or extra files of .pt2/.pt."""
+    classes = model.hparams.get("classes")
+    inputs = ckpt.get("mlplab_feature_names") or [f"x{i}" for i in range(int(model.hparams["in_dim"]))]
+    outputs = classes if classes is not None else ckpt.get("mlplab_target_names")
+    outputs = outputs or [f"y{i}" for i in range(int(model.hparams["out_dim"]))]
+    y = "raw units" if classes is None else "probabilities" if probabilities else "logits"
+    return {"mlplab_inputs": json.dumps(inputs), "mlplab_outputs": json.dumps(outputs), "mlplab_y": y}
+
+
 def export(cfg: DictConfig) -> Path:
     """Exports ``cfg.ckpt_path``'s net as ``cfg.format`` to ``cfg.output`` and checks it; returns the path."""
     fmt = str(cfg.format)
@@ -120,15 +137,18 @@ def export(cfg: DictConfig) -> Path:
         net = nn.Sequential(net, nn.Softmax(dim=1))
     net = net.eval()
     in_dim = int(model.hparams["in_dim"])
+    about = describe(model, load_checkpoint(ckpt_path), bool(cfg.get("probabilities", False)))
     output.parent.mkdir(parents=True, exist_ok=True)
     # A batch of 2: with 1 the exporters could specialize the batch dimension to a constant.
     example = torch.randn(2, in_dim)
     with warnings.catch_warnings():
         # lightning 2.6 and torch.export: torch's own deprecated LeafSpec check; nothing to act on.
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-        runner = EXPORTERS[fmt](net, example, output)
+        runner = EXPORTERS[fmt](net, example, output, about)
     worst = check_outputs(net, runner, in_dim, float(cfg.tolerance), f"format={fmt} ({output})")
     print(f"Exported: {output} ({fmt}, input x: (batch, {in_dim}) float32, output y)")
+    x, y = about["mlplab_inputs"], about["mlplab_outputs"]
+    print(f"Columns:  x {x}, y {y} ({about['mlplab_y']}); in the file too (mlplab_inputs, mlplab_outputs)")
     sizes = ", ".join(map(str, CHECK_BATCH_SIZES))
     print(f"Checked:  max |{fmt} - PyTorch| = {worst:.3g} on batches of {sizes} (tolerance {cfg.tolerance})")
     return output
