@@ -76,6 +76,14 @@ def test_fewer_samples_than_one_training_batch_is_refused(tmp_path: Path) -> Non
     FileDataModule(path=str(path), batch_size=32, drop_last=False).setup("fit")  # one short batch is fine
 
 
+def test_columns_are_refused_for_a_file_of_separate_feature_and_target_arrays(tmp_path: Path) -> None:
+    path = tmp_path / "xy.npz"
+    np.savez(path, x=np.zeros((20, 3)), y=np.zeros((20, 1)))
+    with pytest.raises(UserError) as error:
+        FileDataModule(path=str(path), target_columns=["price"]).setup("fit")
+    assert_names(str(error.value), "data.target_columns", str(path), "'x'", "allowed: null")
+
+
 def test_a_start_reads_the_file_once_and_a_changed_file_again(tmp_path: Path, monkeypatch) -> None:
     """The config's sizes (``${data_size:...}``, ``${per_training_row:...}``) read the file before the run's own
     data module does: the second read is the first one's, handed over, unless the file changed in between."""

@@ -94,6 +94,11 @@ class FileDataModule(TensorDataModule):
         contents = read_file(self.path, "data.path", self.x_key, self.y_key)
         if contents.y is None:
             x, y = self._split_table(np.asarray(contents.x), contents.header)
+        elif given := [k for k in ("feature_columns", "target_columns") if getattr(self, k) is not None]:
+            raise DataFileError(
+                f"data.{given[0]}: {self.path} holds features and targets apart ({self.x_key!r}, {self.y_key!r}), "
+                "not a table of columns; allowed: null"
+            )
         else:
             x, y = np.asarray(contents.x), np.asarray(contents.y)
             x = numeric(x, self.source, "features")
