@@ -1,6 +1,7 @@
 """Checkpoint files: written atomically, read weights-only, hostile or wrong ones refused with one line."""
 
 import functools
+import json
 import os
 import pickle
 import socket
@@ -149,6 +150,29 @@ def test_resuming_past_max_epochs_is_one_line_naming_the_epochs(tmp_path: Path) 
     with pytest.raises(UserError) as done:
         train(resume)
     assert_names(str(done.value), "last.ckpt", "epoch 2", "trainer.max_epochs=1", "allowed")
+
+
+def test_rerunning_a_finished_run_with_ckpt_path_last_trains_nothing_and_keeps_its_metrics(tmp_path: Path) -> None:
+    """Whether last.ckpt was saved at the last epoch's end or again at the run's end (where Lightning's epoch
+    counter has moved on: the last epoch was not the best), the same command resumes as a no-op."""
+    train(compose_config("train", [*TINY, "logger=none"], tmp_path))
+    before = json.loads((tmp_path / "metrics.json").read_text())
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=True)
+    ckpt["epoch"] = 2  # as ModelCheckpoint's save at the end of fit writes it
+    ckpt["loops"]["fit_loop"]["epoch_progress"]["current"].update(ready=2, completed=2)
+    torch.save(ckpt, last)
+    after = train(compose_config("train", [*TINY, "logger=none", "ckpt_path=last"], tmp_path))
+    assert after["global_step"] == before["global_step"]
+    assert json.loads((tmp_path / "metrics.json").read_text()).keys() == before.keys()  # val/*, train/loss too
+
+
+def test_a_checkpoint_of_the_other_task_is_refused(trained: Path, tmp_path: Path) -> None:
+    ckpt = trained / "checkpoints" / "last.ckpt"  # a regression run's
+    cfg = compose_config("train", [*TINY, "logger=none", "task=classification", f"ckpt_path={ckpt}"], tmp_path)
+    with pytest.raises(UserError) as other:
+        train(cfg)
+    assert_names(str(other.value), str(ckpt), "Regressor", "task=regression")
 
 
 @pytest.mark.parametrize("monitor", ["val/loss", "null"])

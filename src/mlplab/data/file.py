@@ -52,6 +52,10 @@ def file_version(path: Path) -> list[object] | None:
     return [str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
 
 
+def _is_name(column: Column) -> bool:
+    return isinstance(column, str)
+
+
 def _column_list(columns: Sequence[Column] | Column | None) -> list[Column] | None:
     """One name or index means a list of it: ``data.target_columns=price`` as ``[price]``."""
     return None if columns is None else [columns] if isinstance(columns, (str, int)) else list(columns)
@@ -94,10 +98,10 @@ class FileDataModule(TensorDataModule):
         contents = read_file(self.path, "data.path", self.x_key, self.y_key)
         if contents.y is None:
             x, y = self._split_table(np.asarray(contents.x), contents.header)
-        elif given := [k for k in ("feature_columns", "target_columns") if getattr(self, k) is not None]:
-            raise DataFileError(
-                f"data.{given[0]}: {self.path} holds features and targets apart ({self.x_key!r}, {self.y_key!r}), "
-                "not a table of columns; allowed: null"
+        elif named := [k for k in ("feature_columns", "target_columns") if any(map(_is_name, getattr(self, k) or []))]:
+            raise DataFileError(  # indices may stay: they address x and y side by side, as one table would
+                f"data.{named[0]}: column names, but {self.path} holds unnamed arrays {self.x_key!r} and "
+                f"{self.y_key!r}; allowed: null"
             )
         else:
             x, y = np.asarray(contents.x), np.asarray(contents.y)

@@ -73,6 +73,10 @@ def load_weights_only(path: str | Path) -> Any:
 def check_fits(ckpt: dict[str, Any], model: torch.nn.Module, path: str) -> None:
     """``ckpt`` (from :func:`load_checkpoint` of ``path``) has the model's weight names and shapes; else a
     one-line error naming what differs and the sizes it was trained with."""
+    trained_as, built = ckpt.get("mlplab_module"), f"{type(model).__module__}.{type(model).__qualname__}"
+    if isinstance(trained_as, str) and trained_as.startswith("mlplab.") and trained_as != built:
+        task = "classification" if trained_as.endswith("Classifier") else "regression"
+        raise UserError(f"ckpt_path={path}: a {trained_as} checkpoint, not {built}; allowed: task={task}")
     saved = ckpt["state_dict"]
     wanted = model.state_dict()
     missing = sorted(set(wanted) - set(saved))
@@ -120,7 +124,10 @@ def check_optimizer(ckpt: dict[str, Any], model: "L.LightningModule", path: str)
 
 def check_epochs_left(ckpt: dict[str, Any], max_epochs: int | None, path: str) -> None:
     """Resuming a checkpoint that is already past ``trainer.max_epochs`` is a one-line error, not Lightning's crash."""
-    epoch = int(ckpt.get("epoch", 0)) + 1  # 1-based, as the checkpoint's file name and the progress bar count
+    # The epochs begun: a save at an epoch's end holds that epoch's index (0-based), one at the run's end the
+    # count of epochs (Lightning has moved on); both have begun as many as the fit loop's ``ready``.
+    progress = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {}).get("current", {})
+    epoch = int(progress.get("ready", int(ckpt.get("epoch", 0)) + 1))
     if max_epochs is not None and max_epochs != -1 and epoch > max_epochs:
         raise UserError(
             f"ckpt_path={path}: the checkpoint is at epoch {epoch}, past trainer.max_epochs={max_epochs}; "

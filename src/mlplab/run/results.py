@@ -28,6 +28,11 @@ def write_metrics_json(path: Path, metrics: Mapping[str, float]) -> None:
     tmp.replace(path)
 
 
+def read_metrics_json(path: Path) -> dict[str, float]:
+    """What :func:`write_metrics_json` wrote, its nulls left out."""
+    return {k: float(v) for k, v in json.loads(path.read_text()).items() if v is not None}
+
+
 def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     """``{"optimizer.lr": 0.01, ...}``: scalars as they are, everything else as text."""
     out: dict[str, Any] = {}

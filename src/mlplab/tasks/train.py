@@ -23,7 +23,7 @@ from mlplab.run import run_dir_snapshot
 from mlplab.run.checkpoint_io import SafeCheckpointIO
 from mlplab.run.checkpoints import check_epochs_left, check_fits, check_optimizer, load_checkpoint, resolve_ckpt_path
 from mlplab.run.console_noise import quiet_dependencies
-from mlplab.run.results import flat_hparams, log_hparams_with_metrics, to_floats, write_metrics_json
+from mlplab.run.results import flat_hparams, log_hparams_with_metrics, read_metrics_json, to_floats, write_metrics_json
 from mlplab.run.run_dir import last_checkpoint
 from mlplab.tasks.components import build_callbacks, build_loggers, has_progress_bar, tensorboard_loggers
 from mlplab.tasks.mlflow_logging import log_summary
@@ -108,6 +108,9 @@ def train(cfg: DictConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str, fl
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         run_dir_snapshot.forget()  # trained: a later error leaves the run dir as it is
         metrics.update(to_floats(trainer.callback_metrics))
+    if ckpt_path and (done := output_dir / "metrics.json").is_file():
+        # A resume with nothing left to train logs no val/* or train/loss again: the run's last ones stay.
+        metrics = {**read_metrics_json(done), **metrics}
     checkpoint = trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
     best_path = checkpoint.best_model_path if checkpoint else ""
     if checkpoint is not None and checkpoint.best_model_score is not None:
