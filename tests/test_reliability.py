@@ -39,6 +39,17 @@ def test_divergence_stops_the_run_with_advice_and_exit_3(tmp_path: Path) -> None
     assert load_run(run_dir).status == "diverged"  # in compare's table too
 
 
+def test_an_inf_validation_loss_with_finite_weights_is_divergence_too(tmp_path: Path) -> None:
+    """Two huge steps: the weights stay finite, their squared errors overflow float32. No "best" checkpoint."""
+    cfg = compose_config(
+        "train", ["optimizer.lr=1e6", "trainer.max_epochs=1", "data.num_samples=64", "logger=none"], tmp_path
+    )
+    with pytest.raises(TrainingDiverged) as diverged:
+        train(cfg)
+    assert_names(str(diverged.value), "validation loss", "NaN/inf", "optimizer.lr")
+    assert not list(tmp_path.glob("checkpoints/epoch*.ckpt"))
+
+
 def test_divergence_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     # lr 0.01 for epoch 0, then 1e6: epoch 0 is saved, epoch 1 diverges.
     blow_up = ["scheduler=step", "scheduler.step_size=1", "scheduler.gamma=1e8", "logger=none"]

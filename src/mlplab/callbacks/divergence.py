@@ -66,6 +66,17 @@ class DivergenceGuard(LeanCallback):
         if trainer.training or (trainer.state.fn == "fit" and not trainer.sanity_checking):
             self.check(trainer, pl_module)
 
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Finite weights can still give an inf val/loss (float32 overflows in the squares); before
+        # ModelCheckpoint (Lightning runs checkpoint callbacks last) would keep it as the "best".
+        loss = trainer.callback_metrics.get("val/loss")
+        fitting = trainer.state.fn == "fit" and not trainer.sanity_checking
+        if fitting and isinstance(loss, Tensor) and not all_finite([loss]):
+            group = trainer.optimizers[0].param_groups[0] if trainer.optimizers else {}
+            lr = group.get("initial_lr", group.get("lr"))
+            what = "the validation loss became NaN/inf"
+            raise TrainingDiverged(diverged_message(what, trainer.current_epoch, trainer.global_step, lr))
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         every = max(1, int(getattr(trainer, "log_every_n_steps", 50)))  # set by Lightning at run time
         due = trainer.global_step - self._checked_at_step >= every
