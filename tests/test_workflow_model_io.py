@@ -1,7 +1,9 @@
 """Using a trained model: predictions on files (csv/npy/pt) and exports checked against PyTorch."""
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime
@@ -13,7 +15,7 @@ from omegaconf import DictConfig
 from conftest import CONF, TINY, assert_names, compose_config, run_script
 from mlplab.errors import UserError
 from mlplab.tasks.evaluate import load_model
-from mlplab.tasks.export import ExportMismatchError, check_outputs, export
+from mlplab.tasks.export import EXPORTERS, ExportMismatchError, check_outputs, export
 from mlplab.tasks.predict import predict
 from mlplab.tasks.train import train
 
@@ -133,6 +135,28 @@ def test_export_check_fails_loudly_on_a_mismatch() -> None:
     with pytest.raises(ExportMismatchError, match="shape"):
         check_outputs(net, lambda x: net(x)[:1], IN_DIM, 1e-5, "format=onnx")
     assert check_outputs(net, lambda x: net(x) + 1e-7, IN_DIM, 1e-5, "format=onnx") <= 1e-5
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")  # TorchScript, on purpose
+def test_an_export_that_fails_its_check_leaves_the_users_file(
+    ckpt: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "model.pt"
+    out.write_text("the user's file")
+    overrides = [f"ckpt_path={ckpt}", "format=torchscript", f"output={out}"]
+    exporter = EXPORTERS["torchscript"]
+
+    def off_by_one(*args: Any) -> Callable[[torch.Tensor], torch.Tensor]:  # a file that computes something else
+        run = exporter(*args)
+        return lambda x: run(x) + 1
+
+    monkeypatch.setitem(EXPORTERS, "torchscript", off_by_one)
+    with pytest.raises(ExportMismatchError):
+        export(tool_cfg("export", *overrides))
+    assert out.read_text() == "the user's file" and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+    with pytest.raises(UserError) as refused:
+        export(tool_cfg("export", *overrides, "tolerance=-1"))
+    assert_names(str(refused.value), "tolerance=-1", "allowed")
 
 
 def test_export_refuses_unknown_formats_and_wrong_names(ckpt: Path, tmp_path: Path) -> None:

@@ -124,6 +124,8 @@ def export(cfg: DictConfig) -> Path:
     if output.suffix != SUFFIXES[fmt]:
         # torch.export.load refuses other names; the others follow suit so a file's name tells its format.
         raise UserError(f"output={output}: format={fmt} writes a {SUFFIXES[fmt]} file; name it so")
+    if not (isinstance(cfg.tolerance, (int, float)) and cfg.tolerance > 0):
+        raise UserError(f"tolerance={cfg.tolerance}: allowed: a positive number, e.g. 1e-5")
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, Path.cwd())
     if ckpt_path is None:
         raise UserError("ckpt_path: give the checkpoint to export, e.g. ckpt_path=logs/.../last.ckpt")
@@ -141,11 +143,17 @@ def export(cfg: DictConfig) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     # A batch of 2: with 1 the exporters could specialize the batch dimension to a constant.
     example = torch.randn(2, in_dim)
-    with warnings.catch_warnings():
-        # lightning 2.6 and torch.export: torch's own deprecated LeafSpec check; nothing to act on.
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-        runner = EXPORTERS[fmt](net, example, output, about)
-    worst = check_outputs(net, runner, in_dim, float(cfg.tolerance), f"format={fmt} ({output})")
+    # Written beside the output and moved over it once checked: a failed export leaves what was there.
+    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+    try:
+        with warnings.catch_warnings():
+            # lightning 2.6 and torch.export: torch's own deprecated LeafSpec check; nothing to act on.
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+            runner = EXPORTERS[fmt](net, example, partial, about)
+        worst = check_outputs(net, runner, in_dim, float(cfg.tolerance), f"format={fmt} ({output})")
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
     print(f"Exported: {output} ({fmt}, input x: (batch, {in_dim}) float32, output y)")
     x, y = about["mlplab_inputs"], about["mlplab_outputs"]
     print(f"Columns:  x {x}, y {y} ({about['mlplab_y']}); in the file too (mlplab_inputs, mlplab_outputs)")
