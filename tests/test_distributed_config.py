@@ -128,3 +128,15 @@ def test_under_torchrun_the_config_asks_for_the_processes_it_started(monkeypatch
         check_devices({"accelerator": "cpu", "devices": 2, "num_nodes": 2})
     assert_names(str(nodes.value), "trainer.num_nodes=2", "torchrun", "1 node")
     check_devices({"accelerator": "cpu", "devices": 2, "num_nodes": 1})  # what torchrun started: fine
+
+
+def test_several_nodes_need_a_launcher_that_starts_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without torchrun, SLURM or Lightning's own variables, the first process would wait for 10 minutes."""
+    for key in ("TORCHELASTIC_RUN_ID", "SLURM_NTASKS", "NODE_RANK", "MASTER_ADDR"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    with pytest.raises(UserError) as nodes:
+        check_devices({"accelerator": "cpu", "devices": 2, "num_nodes": 2})
+    assert_names(str(nodes.value), "trainer.num_nodes=2", "allowed", "torchrun --nnodes=2", "SLURM")
+    monkeypatch.setenv("SLURM_NTASKS", "4")  # srun started them
+    check_devices({"accelerator": "cpu", "devices": 2, "num_nodes": 2})

@@ -41,6 +41,14 @@ def _check_launcher(trainer: dict[str, Any], wanted: int | None) -> None:
     """Under torchrun, the config's processes and nodes are those torchrun started (else each trains alone)."""
     per_node, world = os.environ.get("LOCAL_WORLD_SIZE"), os.environ.get("WORLD_SIZE")
     if not (os.environ.get("TORCHELASTIC_RUN_ID") and per_node and world):
+        # Lightning alone would wait for the other nodes' processes until the strategy's timeout (10 min).
+        nodes = trainer.get("num_nodes", 1)
+        launched = any(k in os.environ for k in ("SLURM_NTASKS", "NODE_RANK", "MASTER_ADDR"))
+        if is_int(nodes) and nodes > 1 and not launched:
+            raise UserError(
+                f"trainer.num_nodes={nodes}: nothing started this run's other nodes; allowed: 1, or a launch "
+                f"by torchrun --nnodes={nodes} or SLURM (docs/distributed.md)"
+            )
         return
     nodes = int(world) // int(per_node)
     if wanted is not None and wanted != int(per_node):
