@@ -56,6 +56,11 @@ BAD: dict[str, tuple[Named, ...]] = {
     "data.num_samples=4": ("data.num_samples=4", "val", "allowed"),
     "data.num_samples=5": ("data.num_samples=5", "test/r2", "allowed"),
     "ckpt_path=nowhere.ckpt": ("ckpt_path=nowhere.ckpt", "allowed", "last"),
+    # torch checks none of these: 0 divided by at the first epoch's end, a negative factor climbs the loss.
+    "scheduler=step scheduler.step_size=0": ("scheduler.step_size=0", "allowed", "positive"),
+    "scheduler=step scheduler.gamma=-1": ("scheduler.gamma=-1", "allowed", "positive"),
+    "scheduler=cosine scheduler.T_max=0": ("scheduler.T_max=0", "allowed"),
+    "trainer.val_check_interval=0": ("trainer.val_check_interval=0", "allowed", "fraction"),
 }
 # On a machine without a GPU, what only a GPU allows (accelerator gpu, devices=-1, lists of GPU indices) is not
 # among what the message allows.

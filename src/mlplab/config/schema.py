@@ -34,6 +34,15 @@ class OptimizerRules:
     weight_decay: Annotated[float, NON_NEGATIVE]
 
 
+class SchedulerRules:
+    """conf/scheduler/: torch checks none of these; 0 steps divides by zero at the first epoch's end."""
+
+    step_size: Annotated[int, POSITIVE]
+    T_max: Annotated[int, POSITIVE]
+    gamma: Annotated[float, Rule(lambda v: is_number(v) and v > 0, "a positive number (the lr's factor)")]
+    eta_min: Annotated[float, NON_NEGATIVE]
+
+
 class TrainerRules:
     """conf/trainer/: Lightning checks some of these only mid-run, or not at all."""
 
@@ -43,6 +52,7 @@ class TrainerRules:
     log_every_n_steps: Annotated[int, POSITIVE]
     accumulate_grad_batches: Annotated[int, POSITIVE]
     gradient_clip_val: Annotated[float | None, NON_NEGATIVE]
+    val_check_interval: Annotated[float | None, Rule(lambda v: v > 0, "a fraction of an epoch, or a number of steps")]
     # Lightning's multiprocessing launcher hands back only the weights: the run's epoch, step and checkpoint
     # state would be lost in the process that reports them. A strategy's node holds its start_method.
     strategy: Annotated[
@@ -52,7 +62,12 @@ class TrainerRules:
     use_distributed_sampler: Annotated[bool, Rule(lambda v: v is False, "false")]
 
 
-GROUP_RULES: dict[str, type] = {"": RunRules, "optimizer": OptimizerRules, "trainer": TrainerRules}
+GROUP_RULES: dict[str, type] = {
+    "": RunRules,
+    "optimizer": OptimizerRules,
+    "scheduler": SchedulerRules,
+    "trainer": TrainerRules,
+}
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
