@@ -142,6 +142,13 @@ def test_a_finished_runs_directory_is_only_reused_to_resume_it(tmp_path: Path) -
     # eval with ckpt_path=last (its own new run dir has no checkpoint): test_checkpoints.py.
 
 
+def test_an_empty_run_dir_is_refused_not_the_working_directory(tmp_path: Path) -> None:
+    proc = run_script("train.py", *TINY, "hydra.run.dir=", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert_error_line(proc.stderr, "hydra.run.dir", "allowed")
+    assert not list(tmp_path.iterdir())  # nothing written where the command ran
+
+
 @pytest.mark.parametrize(
     ("error", "code"),
     [

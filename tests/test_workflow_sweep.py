@@ -60,6 +60,17 @@ def test_grid_runs_every_combination_and_tables_them_at_the_end(grid: tuple[Path
 
 
 @pytest.mark.slow
+def test_the_same_sweep_again_into_its_dir_is_refused_and_its_runs_stay(grid: tuple[Path, str]) -> None:
+    sweep, _ = grid
+    before = {p: p.stat().st_mtime_ns for p in sweep.rglob("*") if p.is_file()}
+    again = ("train.py", "-m", "optimizer.lr=0.1,0.01", "model.hidden_dim=8,32", *QUIET, f"hydra.sweep.dir={sweep}")
+    proc = run_script(*again, check=False)
+    assert proc.returncode == 2
+    assert_error_line(proc.stderr, f"hydra.sweep.dir={sweep}", "0/metrics.json", "ckpt_path=last")
+    assert {p: p.stat().st_mtime_ns for p in sweep.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.slow
 def test_grid_runs_compare_side_by_side_in_the_hparams_tab(grid: tuple[Path, str]) -> None:
     sweep, _ = grid
     seen = set()

@@ -38,11 +38,23 @@ def slurm_missing(config: DictConfig) -> str | None:
     )
 
 
+def taken_sweep_dir(config: DictConfig) -> str | None:
+    """Why a sweep would write over runs of an earlier one in its ``hydra.sweep.dir`` (unless it resumes them)."""
+    sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir", default="")))
+    runs = [p for p in sweep_dir.glob("*/*") if p.name in RUN_OUTPUTS] if str(sweep_dir) not in ("", ".") else []
+    if not runs or OmegaConf.select(config, "ckpt_path", default=None) == "last":
+        return None
+    taken = ", ".join(sorted({str(p.relative_to(sweep_dir)) for p in runs})[:3])
+    advice = "resume them with ckpt_path=last, or choose a new hydra.sweep.dir"
+    return f"hydra.sweep.dir={sweep_dir}: already holds runs ({taken}, …); {advice}"
+
+
 class ValidateConfig(Callback):
     """Before a single run: the config is valid, the run dir new or resumed. Before a sweep: it can run here."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if error := slurm_missing(config):  # before the sweep dir is made; submitit would fail at its first job
+        # Before the sweep dir is made; submitit would fail at its first job, a job would write over a run.
+        if error := slurm_missing(config) or taken_sweep_dir(config):
             print(f"error: {error}", file=sys.stderr, flush=True)
             sys.exit(EXIT_USER_ERROR)
 
@@ -53,6 +65,8 @@ class ValidateConfig(Callback):
 
         def check() -> None:
             HydraConfig.instance().set_config(config)  # Hydra does it only as the job starts; ${hydra:...} needs it
+            if not str(config.hydra.run.dir).strip():  # Path("") is the working directory: the repo's root
+                raise UserError("hydra.run.dir is empty; allowed: a directory for the run, e.g. logs/my_run")
             run_dir = Path(str(config.hydra.run.dir)).absolute()
             run_dir_snapshot.take(run_dir)  # before Hydra writes .hydra/ and the log into it
             task_cfg = copy.deepcopy(config)
