@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 
 from mlplab.config import resolvers
 from mlplab.config.overrides import check_overrides
-from mlplab.run.exit_codes import run_reporting_errors
+from mlplab.run.exit_codes import ctrl_c_in_one_line, run_reporting_errors
 
 resolvers.register()
 
@@ -20,5 +20,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_overrides(Path(__file__).resolve().parents[1] / "conf", "predict")  # typos: one line, exit 2
-    main()
+    with ctrl_c_in_one_line():
+        check_overrides(Path(__file__).resolve().parents[1] / "conf", "predict")  # typos: one line, exit 2
+        main()

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from mlplab.config import resolvers
 from mlplab.config.overrides import check_overrides
-from mlplab.run.exit_codes import run_reporting_errors
+from mlplab.run.exit_codes import ctrl_c_in_one_line, run_reporting_errors
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 resolvers.register()
@@ -30,5 +30,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    check_overrides(CONF, "tune", searches=True)  # typos, and options searched that clash: one line, exit 2
-    main()
+    with ctrl_c_in_one_line():
+        check_overrides(CONF, "tune", searches=True)  # typos, and options searched that clash: one line, exit 2
+        main()

@@ -3,6 +3,7 @@
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,19 @@ def test_a_finished_runs_directory_is_only_reused_to_resume_it(tmp_path: Path) -
     assert "ckpt_path=last" not in assert_error_line(proc.stderr, f"hydra.run.dir={run_dir}")
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before
     # eval with ckpt_path=last (its own new run dir has no checkpoint): test_checkpoints.py.
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_config_is_composed_and_checked_is_one_line(tmp_path: Path) -> None:
+    """Before the task's own handler is in place (Hydra composing, the checks), a Ctrl-C still ends the
+    script in one line with 130, not a KeyboardInterrupt traceback."""
+    args = [sys.executable, str(ROOT / "scripts" / "train.py"), *TINY, f"hydra.run.dir={tmp_path / 'run'}"]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # past the imports of the script's first lines
+    proc.send_signal(signal.SIGINT)
+    stderr = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("stopped: interrupted by SIGINT")
 
 
 def test_an_empty_run_dir_is_refused_not_the_working_directory(tmp_path: Path) -> None:

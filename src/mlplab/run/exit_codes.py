@@ -6,7 +6,8 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn, TypeVar
@@ -75,6 +76,17 @@ def _bad_input(error: Exception) -> Exception | None:
         key = re.search(r"`(limit_\w+_batches)`", message)  # it names the argument, not the config key
         return UserError(f"trainer.{key[1]}: {message}" if key else message)
     return error if isinstance(error, ValueError) else None
+
+
+@contextmanager
+def ctrl_c_in_one_line() -> Iterator[None]:
+    """A script's whole life: Ctrl-C before a task's own handler is in place (imports, composing the config)
+    ends it as a task's would, one line and 130, not a KeyboardInterrupt traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("stopped: interrupted by SIGINT", file=sys.stderr, flush=True)
+        sys.exit(128 + signal.SIGINT)
 
 
 class JobFailed(CompactHydraException):
