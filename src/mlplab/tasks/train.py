@@ -94,6 +94,9 @@ def train(cfg: DictConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str, fl
         check_epochs_left(resumed, cfg.trainer.get("max_epochs"), ckpt_path)
         # Resuming writes into the run's own checkpoint dir: ModelCheckpoint's "not empty" warning is moot.
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
+        # A checkpoint from elsewhere (a warm start, a moved run dir): Lightning says this run's checkpoints
+        # track their own best from here, which is what a new run dir means (docs/runs-and-resume.md).
+        warnings.filterwarnings("ignore", message=r".*The dirpath has changed from.*")
         # TensorBoard hides what the dead run logged after its checkpoint (step S logs at S-1 and before,
         # the next step at S), so steps neither repeat nor go missing.
         purge_step = int(resumed.get("global_step", 0))
