@@ -61,6 +61,7 @@ BAD: dict[str, tuple[Named, ...]] = {
     "scheduler=step scheduler.gamma=-1": ("scheduler.gamma=-1", "allowed", "positive"),
     "scheduler=cosine scheduler.T_max=0": ("scheduler.T_max=0", "allowed"),
     "trainer.val_check_interval=0": ("trainer.val_check_interval=0", "allowed", "fraction"),
+    "+callbacks.extra=5": ("callbacks.extra=5", "allowed", "_target_"),
 }
 # On a machine without a GPU, what only a GPU allows (accelerator gpu, devices=-1, lists of GPU indices) is not
 # among what the message allows.
@@ -178,6 +179,29 @@ def test_a_name_hydra_cannot_take_unquoted_is_shown_quoted(capsys: pytest.Captur
     assert_names(
         capsys.readouterr().err, "data.target_columns=[espèce,âge]", """'data.target_columns=["espèce","âge"]'"""
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["trainer.max_epochs=1,2"], ("trainer.max_epochs=1,2", "allowed", "-m")),  # a sweep without -m
+        (["-m", "optimizer.lr=interval(0.1,0.3)"], ("interval()", "scripts/tune.py", "allowed", "range()")),
+    ],
+)
+def test_values_that_only_a_sweep_or_a_search_takes(
+    argv: list[str], names: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        check_overrides(CONF, "train", argv)
+    assert stop.value.code == 2
+    assert_names(capsys.readouterr().err, *names)
+
+
+@pytest.mark.parametrize("override", ["tune.n_trials=0", "tune.workers=0", "tune.launcher=cloud"])
+def test_the_search_settings_are_checked_before_a_study(override: str, tmp_path: Path) -> None:
+    with pytest.raises(UserError) as error:
+        validate_config(compose_config("tune", ["tune.study_name=t", override], tmp_path))  # no HydraConfig here
+    assert_names(str(error.value), override.split("=")[0], "allowed")
 
 
 def test_each_option_of_a_swept_group_is_checked(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import Override, ValueType
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -37,11 +37,23 @@ def check_overrides(conf_dir: Path, config_name: str, argv: list[str] | None = N
         parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
     except HydraException as e:
         _exit(_one_line(e) + _quoted(args))
-    searches = searches or any(a in ("-m", "--multirun") for a in args)
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    if (sweep := next((o for o in parsed if o.is_sweep_override()), None)) and not multirun:
+        more = "the search's values are in hparams_search" if searches else "or -m to run a job for each"
+        _exit(f"{sweep.input_line}: several values; allowed: one value, {more}")
+    if sweep and sweep.value_type == ValueType.INTERVAL_SWEEP and _basic_sweeper(conf_dir, config_name):
+        _exit(f"{sweep.input_line}: interval() is for a search (scripts/tune.py); allowed: a,b,c, range() or choice()")
+    searches = searches or multirun
     params = (lambda lines: _searched(_compose(conf_dir, config_name, lines))) if searches else (lambda _: {})
     for job, lines in jobs(conf_dir, parsed, params):
         if error := composition_error(conf_dir, config_name, lines):
             _exit(f"{job}{error}")
+
+
+def _basic_sweeper(conf_dir: Path, config_name: str) -> bool:
+    """Hydra's own sweeper, which lists values: an interval needs a search (another sweeper, or tune.py)."""
+    cfg = _compose(conf_dir, config_name, [])
+    return cfg is not None and str(OmegaConf.select(cfg, "hydra.sweeper._target_")).endswith("BasicSweeper")
 
 
 def _quoted(args: list[str]) -> str:

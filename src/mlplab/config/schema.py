@@ -12,7 +12,7 @@ from mlplab.config.devices import check_devices
 from mlplab.config.target_signature import check_target_node
 from mlplab.data.splits import check_one_batch, check_split_sizes, resolve_fractions, split_sizes
 from mlplab.errors import UserError, needs_a_value
-from mlplab.rules import NON_NEGATIVE, POSITIVE, Rule, invalid, is_int, is_number, type_hints
+from mlplab.rules import NON_NEGATIVE, POSITIVE, Rule, invalid, is_int, is_number, one_of, type_hints
 
 
 class RunRules:
@@ -62,11 +62,20 @@ class TrainerRules:
     use_distributed_sampler: Annotated[bool, Rule(lambda v: v is False, "false")]
 
 
+class TuneRules:
+    """conf/tune.yaml (scripts/tune.py): Optuna takes a count of trials, the workers are processes."""
+
+    n_trials: Annotated[int, POSITIVE]
+    workers: Annotated[int, POSITIVE]
+    launcher: Annotated[str, one_of("local", "slurm", "slurm_local")]
+
+
 GROUP_RULES: dict[str, type] = {
     "": RunRules,
     "optimizer": OptimizerRules,
     "scheduler": SchedulerRules,
     "trainer": TrainerRules,
+    "tune": TuneRules,
 }
 
 
@@ -148,6 +157,8 @@ def validate_config(cfg: DictConfig) -> None:
         for name, entry in targets.items():
             if isinstance(entry, dict) and "_target_" in entry:
                 check_target_node(name, entry)
+            elif key in ("callbacks", "logger") and entry is not None:  # a mapping of name -> _target_ config
+                raise UserError(f"{name}={entry!r}: allowed: a config with a _target_, or null to leave it out")
     _check_data(tree)
     if isinstance(tree.get("trainer"), dict):
         check_devices(tree["trainer"])
