@@ -204,7 +204,8 @@ def _explain(cfg: DictConfig, line: str, others: list[str], composed: Compose) -
         known = f"did you mean {prefix}{close[0]}?"
     else:
         known = f"allowed: {', '.join(keys)}" if keys else f"{parent or 'the config'} has no keys to set"
-    return f"{line}: no such key {prefix}{missing}; {known} (a new key needs a +: +{line.lstrip('+')})"
+    plus = "" if line.startswith("~") else f" (a new key needs a +: +{line.lstrip('+')})"
+    return f"{line}: no such key {prefix}{missing}; {known}{plus}"
 
 
 def _through(line: str, where: str, node: object, others: list[str], composed: Compose) -> str:

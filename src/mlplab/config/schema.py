@@ -24,6 +24,7 @@ class RunRules:
     task_name: Annotated[str, Rule(lambda v: v.strip() not in ("", ".", "..") and "/" not in v, "a name without '/'")]
     train: bool
     test: bool
+    model_summary_depth: Annotated[int, Rule(lambda v: v >= -1, "-1 (all), 0 (none) or a depth")]
 
 
 class OptimizerRules:
@@ -152,7 +153,8 @@ def validate_config(cfg: DictConfig) -> None:
         )
     _check_group_rules(tree)
     nodes = {k: n for k, n in tree.items() if isinstance(n, dict) and k != "paths"}
-    for key, node in nodes.items():  # a node with a _target_, or a mapping of them (callbacks, logger)
+    # data first: model.in_dim is ${data.in_dim}, and the user set the data's
+    for key, node in sorted(nodes.items(), key=lambda item: item[0] != "data"):  # a _target_ node, or a mapping
         targets = {key: node} if "_target_" in node else {f"{key}.{n}": e for n, e in node.items()}
         for name, entry in targets.items():
             if isinstance(entry, dict) and "_target_" in entry:

@@ -52,7 +52,8 @@ def check_target_node(key: str, node: Mapping[str, Any]) -> None:
             close = difflib.get_close_matches(name, params, n=1)
             hint = f"did you mean {key}.{close[0]}? " if close else ""
             raise UserError(
-                f"{key}.{name}={value!r}: not a setting of {path}; {hint}allowed: {', '.join(sorted(params))}"
+                f"{key}.{name}={value!r}: not a setting of {path}; {hint}allowed: {', '.join(sorted(params))} "
+                f"(or leave it out: ~{key}.{name})"
             )
         if name in params and (error := invalid(f"{key}.{name}", value, params[name])):
             raise error

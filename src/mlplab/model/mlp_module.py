@@ -150,7 +150,10 @@ class MLPModule(L.LightningModule):
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise ValueError("model.optimizer is not set; choose one with optimizer=sgd or optimizer=adam")
-        optimizer = self.optimizer_factory(self.parameters())
+        try:
+            optimizer = self.optimizer_factory(self.parameters())
+        except ValueError as e:  # torch's own checks ("Invalid beta parameter at index 1: 2")
+            raise ValueError(f"optimizer: {e}") from e
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
