@@ -62,6 +62,10 @@ BAD: dict[str, tuple[Named, ...]] = {
     "scheduler=cosine scheduler.T_max=0": ("scheduler.T_max=0", "allowed"),
     "trainer.val_check_interval=0": ("trainer.val_check_interval=0", "allowed", "fraction"),
     "+callbacks.extra=5": ("callbacks.extra=5", "allowed", "_target_"),
+    "model_summary_depth=abc": ("model_summary_depth", "allowed"),
+    "data.in_dim=0": ("data.in_dim=0", "allowed"),  # what the user set, not the model.in_dim that follows it
+    # The experiment's SGD momentum, where Adam takes none: the way to leave it out.
+    "experiment=seed_tutorial optimizer=adam": ("optimizer.momentum", "torch.optim.Adam", "~optimizer.momentum"),
 }
 # On a machine without a GPU, what only a GPU allows (accelerator gpu, devices=-1, lists of GPU indices) is not
 # among what the message allows.
