@@ -167,6 +167,14 @@ def test_rerunning_a_finished_run_with_ckpt_path_last_trains_nothing_and_keeps_i
     assert json.loads((tmp_path / "metrics.json").read_text()).keys() == before.keys()  # val/*, train/loss too
 
 
+def test_a_weights_only_checkpoint_is_refused_for_a_resume(tmp_path: Path) -> None:
+    weights_only = [*TINY, "logger=none", "test=false", "+callbacks.model_checkpoint.save_weights_only=true"]
+    train(compose_config("train", weights_only, tmp_path))
+    with pytest.raises(UserError) as refused:
+        train(compose_config("train", [*weights_only, "trainer.max_epochs=3", "ckpt_path=last"], tmp_path))
+    assert_names(str(refused.value), "last.ckpt", "save_weights_only", "allowed")
+
+
 def test_a_checkpoint_of_the_other_task_is_refused(trained: Path, tmp_path: Path) -> None:
     ckpt = trained / "checkpoints" / "last.ckpt"  # a regression run's
     cfg = compose_config("train", [*TINY, "logger=none", "task=classification", f"ckpt_path={ckpt}"], tmp_path)

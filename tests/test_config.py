@@ -10,7 +10,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from conftest import CONF, ROOT
+from conftest import CONF, ROOT, run_script
 from mlplab.tasks.components import build_callbacks, build_loggers
 from mlplab.tasks.train import build_model, make_trainer
 
@@ -147,6 +147,12 @@ def test_config_work_does_not_import_torch(args: tuple[str, ...]) -> None:
     imported, out = _imports_torch(*args)
     assert not imported, out
     assert "data" in out
+
+
+def test_cfg_job_resolve_shows_the_run_dir_a_run_would_get() -> None:
+    """Hydra's --resolve: no job runs, so there is no output dir yet; paths.output_dir shows the run dir."""
+    proc = run_script("train.py", "hydra.run.dir=logs/shown", "--cfg", "job", "--resolve")
+    assert "output_dir: logs/shown" in proc.stdout and not proc.stderr
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from mlplab.errors import UserError, needs_a_value
 
@@ -101,7 +102,11 @@ def job_output_dir() -> str:
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
-        return str(HydraConfig.get().runtime.output_dir)
+        hydra = HydraConfig.get()
+        try:
+            return str(hydra.runtime.output_dir)
+        except MissingMandatoryValue:  # --cfg job --resolve shows a config no job runs: the run dir it would be
+            return str(hydra.run.dir)
     return os.getcwd()
 
 

@@ -101,6 +101,11 @@ def check_optimizer(ckpt: dict[str, Any], model: "L.LightningModule", path: str)
     (SGD's into Adam) is a one-line error, not a KeyError in the first step. Tried on a fresh optimizer of
     the configured kind, which fills in settings newer than the checkpoint's torch as its own
     ``load_state_dict`` does."""
+    if "optimizer_states" not in ckpt:  # Lightning would fail with a KeyError at its restore
+        raise UserError(
+            f"ckpt_path={path}: weights only (save_weights_only=true), and a resume needs the optimizer's state; "
+            "allowed: a checkpoint saved without save_weights_only"
+        )
     states = ckpt.get("optimizer_states") or []
     configured = model.configure_optimizers()
     optimizer = configured["optimizer"] if isinstance(configured, dict) else configured
