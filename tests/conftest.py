@@ -62,6 +62,12 @@ def assert_error_line(stderr: str, *names: Named) -> str:
     return lines[0]
 
 
+def tool_cfg(name: str, *overrides: str) -> DictConfig:
+    """The config of a tool that writes no run dir (predict, export), as its script would get it."""
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose(name, overrides=list(overrides))
+
+
 def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
     """The config a script would get, with the run directory pinned to ``output_dir``."""
     with initialize_config_dir(str(CONF), version_base="1.3"):

@@ -13,11 +13,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from conftest import assert_error_line, assert_names, compose_config, run_script
+from conftest import assert_error_line, assert_names, compose_config, run_script, tool_cfg
 from mlplab.data.file import FileDataModule
 from mlplab.run.checkpoints import load_checkpoint
 from mlplab.tasks.evaluate import evaluate
-from mlplab.tasks.predict import write_outputs
+from mlplab.tasks.predict import predict, write_outputs
 from mlplab.tasks.train import build_model, train
 
 DATASETS = Path(__file__).resolve().parents[1] / "src" / "mlplab" / "datasets"
@@ -119,12 +119,12 @@ def test_predict_matches_columns_by_name_and_answers_with_the_files_labels(iris_
     assert right / 150 >= 0.9
     assert all(abs(sum(float(g[f"p_{c}"]) for c in ("setosa", "versicolor", "virginica")) - 1) < 1e-5 for g in got)
     # .pt: the same columns as a dict (labels a list, probabilities tensors); .npy: the labels, one array.
-    run_script(
-        "predict.py", f"ckpt_path={ckpt}", f"input={source}", f"output={tmp_path / 'o.pt'}", "probabilities=true"
+    predict(
+        tool_cfg("predict", f"ckpt_path={ckpt}", f"input={source}", f"output={tmp_path / 'o.pt'}", "probabilities=true")
     )
     saved = torch.load(tmp_path / "o.pt", weights_only=True)
     assert saved["species"] == [g["species"] for g in got] and saved["p_setosa"].shape == (150,)
-    run_script("predict.py", f"ckpt_path={ckpt}", f"input={source}", f"output={tmp_path / 'o.npy'}")
+    predict(tool_cfg("predict", f"ckpt_path={ckpt}", f"input={source}", f"output={tmp_path / 'o.npy'}"))
     assert np.load(tmp_path / "o.npy").tolist() == saved["species"]
     missing = table(tmp_path / "missing.csv", ["sepal_length", "petal_length"], [[5.1, 1.4]])
     proc = run_script(

@@ -9,10 +9,8 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
 
-from conftest import CONF, TINY, assert_names, compose_config, run_script
+from conftest import TINY, assert_names, compose_config, run_script, tool_cfg
 from mlplab.errors import UserError
 from mlplab.tasks.evaluate import load_model
 from mlplab.tasks.export import EXPORTERS, ExportMismatchError, check_outputs, export
@@ -30,11 +28,6 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sizes = [f"data.in_dim={IN_DIM}", f"data.out_dim={OUT_DIM}", "model.hidden_dim=6", "logger=none"]
     train(compose_config("train", [*TINY, *sizes], out))
     return out / "checkpoints" / "last.ckpt"
-
-
-def tool_cfg(name: str, *overrides: str) -> DictConfig:
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        return compose(name, overrides=list(overrides))
 
 
 def reference(ckpt: Path, x: torch.Tensor) -> torch.Tensor:
