@@ -89,8 +89,10 @@ def test_eval_reads_a_file_as_the_checkpoints_run_did(iris_run: Path, tmp_path: 
     assert evaluate(compose_config("eval", [*file, f"data.path={two}"], tmp_path / "e2"))["test/acc"] >= 0.9
     renamed = table(tmp_path / "renamed.csv", rows[0], [[*r[:4], r[4].upper()] for r in rows[1:]])
     codes = table(tmp_path / "codes.csv", rows[0], [[*r[:4], i // 50] for i, r in enumerate(rows[1:])])
+    swapped = "data.feature_columns=[sepal_width,sepal_length,petal_length,petal_width]"
     refused = {
         renamed: (file, ("SETOSA", "never saw", "setosa")),
+        reordered: ([*file, swapped], ("data.feature_columns", "sepal_width", "allowed: null")),
         codes: (file[:2] + file[3:], ("task=regression", "classification model", "task=classification")),
     }
     for path, (overrides, names) in refused.items():
