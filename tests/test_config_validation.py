@@ -63,6 +63,8 @@ BAD: dict[str, tuple[Named, ...]] = {
     "trainer.val_check_interval=0": ("trainer.val_check_interval=0", "allowed", "fraction"),
     "+callbacks.extra=5": ("callbacks.extra=5", "allowed", "_target_"),
     "model_summary_depth=abc": ("model_summary_depth", "allowed"),
+    # TensorBoardLogger hands its **kwargs to SummaryWriter: a typo would fail at the first write.
+    "+logger.tensorboard.flush_sec=5": ("logger.tensorboard.flush_sec=5", whole("logger.tensorboard.flush_secs")),
     "data.in_dim=0": ("data.in_dim=0", "allowed"),  # what the user set, not the model.in_dim that follows it
     # The experiment's SGD momentum, where Adam takes none: the way to leave it out.
     "experiment=seed_tutorial optimizer=adam": ("optimizer.momentum", "torch.optim.Adam", "~optimizer.momentum"),

@@ -12,6 +12,8 @@ from mlplab.extras import extra_of_target, require
 from mlplab.rules import invalid, type_hints
 
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
+# Classes whose **kwargs go on to another's signature, which then says what they take.
+KWARGS_OF = {"lightning.pytorch.loggers.TensorBoardLogger": "torch.utils.tensorboard.SummaryWriter"}
 
 
 def accepted_params(target: Any) -> tuple[dict[str, Any], bool]:
@@ -47,6 +49,8 @@ def check_target_node(key: str, node: Mapping[str, Any]) -> None:
     except Exception as e:
         raise UserError(f"{key}._target_={path}: cannot be imported ({type(e).__name__})") from None
     params, takes_any = accepted_params(target)
+    if takes_any and path in KWARGS_OF:  # imported only for such a config, whose class needs it anyway
+        params, takes_any = {**accepted_params(get_object(KWARGS_OF[path]))[0], **params}, False
     for name, value in node.items():
         if name not in params and not takes_any and name not in HYDRA_KEYS:
             close = difflib.get_close_matches(name, params, n=1)
