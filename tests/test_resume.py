@@ -145,6 +145,19 @@ def test_resumes_from_epoch_end_and_mid_epoch_checkpoints_are_bit_exact(referenc
     assert_same_curve_steps(run_dir, reference)
 
 
+def test_a_mid_epoch_checkpoint_resumes_only_with_the_batches_it_counted(tmp_path: Path) -> None:
+    """Its position is "after N batches": with another batch size those would be other samples. Refused."""
+    short = [*RUN, "trainer.max_epochs=2", "logger=none", "test=false"]
+    crash = ["+callbacks.crash._target_=test_resume.CrashAt", "+callbacks.crash.step=130"]
+    with pytest.raises(RuntimeError, match="crash at step 130"):
+        train(compose_config("train", [*short, *crash], tmp_path))
+    assert last_ckpt(tmp_path)["global_step"] == 125  # 25 batches into the second epoch of 100
+    with pytest.raises(ValueError) as refused:
+        train(compose_config("train", [*short, "data.batch_size=5", "ckpt_path=last"], tmp_path))
+    assert_names(str(refused.value), "after 25 batches", "data.batch_size", "allowed")
+    train(compose_config("train", [*short, "ckpt_path=last"], tmp_path))  # the same batches: it finishes
+
+
 @pytest.mark.slow
 def test_a_crash_in_an_epochs_validation_resumes_into_that_validation(reference: Path, tmp_path: Path) -> None:
     """Step 300 ends epoch 2 and is a save step: the save waits for epoch 2's validation, which crashes.

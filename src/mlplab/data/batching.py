@@ -126,10 +126,19 @@ class BatchIndexSampler(Sampler[Index]):
                 yield order[i * b : (i + 1) * b]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "batches_done": self.batches_done}
+        shape = {"samples": self.num_samples, "batch_size": self._batch_size, "world": self.world}
+        return {"epoch": self.epoch, "batches_done": self.batches_done, **shape}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Resume mid-epoch: the next pass skips the batches the checkpointed run already trained on."""
         self.epoch = int(state["epoch"])
         done = int(state.get("batches_done", 0))
+        was = {k: state[k] for k in ("samples", "batch_size", "world") if k in state}
+        now = {"samples": self.num_samples, "batch_size": self._batch_size, "world": self.world}
+        if 0 < done < len(self) and any(now[k] != v for k, v in was.items()):  # "batch N" would mean other samples
+            raise ValueError(
+                f"ckpt_path: the checkpoint stopped within an epoch, after {done} batches of {was} (training "
+                f"samples, batch size, processes), and this run has {now}; allowed: the same data.batch_size, "
+                "data and trainer.devices to finish that epoch"
+            )
         self.start_batch = done if 0 < done < len(self) else 0
