@@ -16,7 +16,8 @@ resolvers.register()
 def main(cfg: DictConfig) -> None:
     from mlplab.tasks.compare import compare_runs
 
-    run_reporting_errors(lambda: compare_runs(cfg.runs, cfg.output, list(cfg.metrics), cfg.sort_by))
+    metrics = [cfg.metrics] if isinstance(cfg.metrics, str) else list(cfg.metrics)  # metrics=val/loss: one
+    run_reporting_errors(lambda: compare_runs(cfg.runs, cfg.output, metrics, cfg.sort_by))
 
 
 if __name__ == "__main__":

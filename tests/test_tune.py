@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from conftest import ROOT, assert_names, hparams_session, run_script
 from mlplab.config.schema import validate_config
 from mlplab.errors import UserError
+from mlplab.tasks.compare import table_of_runs
+from mlplab.tune.study import open_storage
 
 # Tiny trials (64 samples, 4 steps an epoch); a 1-second heartbeat so that a dead worker is found quickly.
 TINY = [
@@ -82,6 +84,23 @@ def test_a_study_prunes_slow_trials_and_shows_them_as_pruned(pruned_study: Path)
     for trial in completed:  # the value is the run's own val/loss, and the trial links to its run dir
         metrics = json.loads((Path(trial.user_attrs["run_dir"]) / "metrics.json").read_text())
         assert trial.value == pytest.approx(metrics["val/loss"])
+
+
+@pytest.mark.slow
+def test_compare_on_a_study_dir_tables_its_trials(pruned_study: Path, tmp_path: Path) -> None:
+    """The study's dir holds Hydra's .hydra/ too (tune.py runs in it): it is a folder of runs, not one run."""
+    table = table_of_runs(pruned_study)
+    assert sorted(row[0] for row in table.rows) == [f"trials/{i}" for i in range(6)]
+    with pytest.raises(UserError) as unknown:
+        table_of_runs(pruned_study, metrics=["val/foo"])
+    assert_names(str(unknown.value), "val/foo", "allowed", "val/loss")
+
+
+def test_a_storage_url_of_an_unknown_database_is_refused_in_one_line(tmp_path: Path) -> None:
+    tune = OmegaConf.create({"storage": "foo://bar", "retries": 0, "heartbeat_interval": 30, "grace_period": 90})
+    with pytest.raises(UserError) as refused:
+        open_storage(tune, tmp_path)
+    assert_names(str(refused.value), "tune.storage=foo://bar", "allowed")
 
 
 @pytest.mark.slow

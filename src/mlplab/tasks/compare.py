@@ -60,12 +60,17 @@ def find_runs(root: Path) -> list[Path]:
     """``root`` itself when it is a run, else every run below it (a run has a ``.hydra`` folder)."""
     if not root.is_dir():
         raise UserError(f"runs={root}: no such directory (give a run dir, or a folder of runs or sweeps)")
-    if (root / ".hydra").is_dir():
+    if _is_run(root):
         return [root]
-    found = sorted((p.parent for p in root.rglob(".hydra") if p.is_dir()), key=_natural_key)
+    found = sorted((p.parent for p in root.rglob(".hydra") if _is_run(p.parent)), key=_natural_key)
     if not found:
         raise UserError(f"runs={root}: no runs below it (a run dir holds .hydra/ and metrics.json)")
     return found
+
+
+def _is_run(path: Path) -> bool:
+    """A dir of Hydra's with no runs below it: a study's dir (scripts/tune.py) holds its trials' runs."""
+    return (path / ".hydra").is_dir() and not any(p.is_dir() for p in path.glob("*/**/.hydra"))
 
 
 def _split_override(override: str) -> tuple[str, str]:
@@ -121,6 +126,9 @@ def build_table(
         # A standard column that these runs lack (val/loss of eval runs) just leaves the table in run order.
         if known and sort_by not in known and sort_by not in DEFAULT_METRICS:
             raise UserError(f"sort_by={sort_by}: no run has this metric; allowed: {', '.join(known)}")
+    known = sorted({k for r in runs for k in r.metrics})
+    if known and (unknown := [m for m in metrics if m not in known and m not in DEFAULT_METRICS and m != sort_by]):
+        raise UserError(f"metrics: {unknown[0]}: no run has this metric; allowed: {', '.join(known)}")
         runs = sorted(runs, key=lambda r: _sort_value(r, sort_by))
     override_keys = list(dict.fromkeys(k for r in runs for k in r.overrides))
     header = ["run", "status", *override_keys, *metrics, "best_epoch", "dir"]

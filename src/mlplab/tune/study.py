@@ -67,8 +67,13 @@ def open_storage(tune: DictConfig, study_dir: Path) -> BaseStorage:
                 grace_period=tune.grace_period,
                 heartbeat_stale_trial_callback=retry,
             )
-    except (ImportError, ValueError) as e:  # SQLAlchemy: an unknown dialect or a driver that is not installed
+    except (ImportError, ValueError) as e:  # SQLAlchemy: a driver that is not installed, a malformed URL
         raise UserError(f"tune.storage={url}: {' '.join(str(e).split())}") from e
+    except Exception as e:  # SQLAlchemy's own errors (NoSuchModuleError: an unknown dialect), a refused connection
+        if type(e).__module__.startswith("sqlalchemy"):
+            detail = " ".join(str(e).split()[:20])
+            raise UserError(f"tune.storage={url}: {detail}; allowed: null, journal, or a database URL") from e
+        raise
 
 
 def open_study(
