@@ -1,5 +1,6 @@
 """The tuning task: a study over scripts/train.py's config, run by one or more workers until its budget is spent."""
 
+import json
 from pathlib import Path
 
 import optuna
@@ -90,9 +91,11 @@ def _work(study: optuna.Study, objective: Objective, n_trials: int, study_dir: P
 
 def _report(study: optuna.Study, t: DictConfig, study_dir: Path) -> float:
     trials_dir = study_dir / "trials"
-    if trials_dir.is_dir():
+    if any(trials_dir.glob("*/.hydra")):  # trials refused before their run dir (a key no config has) leave none
         print()
-        compare_runs(trials_dir, str(study_dir / "comparison"), sort_by=t.metric, echo=True)
+        # Sorted by the study's metric where a trial logged it; else (no trial got that far) in trial order.
+        logged = any(t.metric in json.loads(p.read_text()) for p in trials_dir.glob("*/metrics.json"))
+        compare_runs(trials_dir, str(study_dir / "comparison"), sort_by=t.metric if logged else None, echo=True)
     best = write_best_config(study, study_dir)
     print(summary(study, t.metric))
     if best is None:
