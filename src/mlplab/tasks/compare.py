@@ -121,14 +121,13 @@ def build_table(
     metrics = [m for m in metrics if m != "best_epoch"]  # a column of every table already
     if sort_by and sort_by not in metrics:
         metrics = [*metrics, sort_by]
-    if sort_by:
-        known = sorted({k for r in runs for k in r.metrics})
-        # A standard column that these runs lack (val/loss of eval runs) just leaves the table in run order.
-        if known and sort_by not in known and sort_by not in DEFAULT_METRICS:
-            raise UserError(f"sort_by={sort_by}: no run has this metric; allowed: {', '.join(known)}")
     known = sorted({k for r in runs for k in r.metrics})
     if known and (unknown := [m for m in metrics if m not in known and m not in DEFAULT_METRICS and m != sort_by]):
         raise UserError(f"metrics: {unknown[0]}: no run has this metric; allowed: {', '.join(known)}")
+    if sort_by:
+        # A standard column that these runs lack (val/loss of eval runs) just leaves the table in run order.
+        if known and sort_by not in known and sort_by not in DEFAULT_METRICS:
+            raise UserError(f"sort_by={sort_by}: no run has this metric; allowed: {', '.join(known)}")
         runs = sorted(runs, key=lambda r: _sort_value(r, sort_by))
     override_keys = list(dict.fromkeys(k for r in runs for k in r.overrides))
     header = ["run", "status", *override_keys, *metrics, "best_epoch", "dir"]
