@@ -25,6 +25,12 @@ def diverged_message(what: str, epoch: int, step: int, lr: float | None) -> str:
     return f"training diverged: {what} at epoch {epoch}, step {step}. Try: " + ADVICE.format(now=now)
 
 
+def _lr(trainer: L.Trainer) -> float | None:
+    """The configured rate, before any schedule."""
+    group = trainer.optimizers[0].param_groups[0] if trainer.optimizers else {}
+    return group.get("initial_lr", group.get("lr"))
+
+
 def _checkpoint_lr(checkpoint: Mapping[str, Any]) -> float | None:
     try:
         group = checkpoint["optimizer_states"][0]["param_groups"][0]
@@ -72,10 +78,8 @@ class DivergenceGuard(LeanCallback):
         loss = trainer.callback_metrics.get("val/loss")
         fitting = trainer.state.fn == "fit" and not trainer.sanity_checking
         if fitting and isinstance(loss, Tensor) and not all_finite([loss]):
-            group = trainer.optimizers[0].param_groups[0] if trainer.optimizers else {}
-            lr = group.get("initial_lr", group.get("lr"))
             what = "the validation loss became NaN/inf"
-            raise TrainingDiverged(diverged_message(what, trainer.current_epoch, trainer.global_step, lr))
+            raise TrainingDiverged(diverged_message(what, trainer.current_epoch, trainer.global_step, _lr(trainer)))
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         every = max(1, int(getattr(trainer, "log_every_n_steps", 50)))  # set by Lightning at run time
@@ -100,10 +104,8 @@ class DivergenceGuard(LeanCallback):
         tensors = [*pl_module.parameters()] + ([loss] if isinstance(loss, Tensor) else [])
         if all_finite(tensors):
             return
-        group = trainer.optimizers[0].param_groups[0] if trainer.optimizers else {}
-        lr = group.get("initial_lr", group.get("lr"))  # the configured rate, before any schedule
         what = "the training loss or the weights became NaN/inf"
-        message = diverged_message(what, trainer.current_epoch, trainer.global_step, lr)
+        message = diverged_message(what, trainer.current_epoch, trainer.global_step, _lr(trainer))
         last = getattr(trainer.checkpoint_callback, "last_model_path", "")
         where = f"the last good checkpoint is {last}" if last else "no checkpoint was saved before it"
         raise TrainingDiverged(f"{message} ({where})")

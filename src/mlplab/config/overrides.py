@@ -59,14 +59,10 @@ def _basic_sweeper(conf_dir: Path, config_name: str) -> bool:
 def _quoted(args: list[str]) -> str:
     """Hydra's grammar takes unquoted values of ASCII letters only: the first other one, quoted as it needs."""
     key, _, value = next((a for a in args if not a.isascii()), "=").partition("=")
+    if not key:
+        return ""
     items = ",".join(json.dumps(v.strip(), ensure_ascii=False) for v in value.strip("[]").split(","))
-    return (
-        f"; allowed: quoted, '{key}=[{items}]'"
-        if value.startswith("[")
-        else f"; allowed: quoted, '{key}={items}'"
-        if key
-        else ""
-    )
+    return f"; allowed: quoted, '{key}={f'[{items}]' if value.startswith('[') else items}'"
 
 
 def _exit(message: str) -> NoReturn:
