@@ -17,7 +17,7 @@ from mlplab.callbacks.model_checkpoint import ModelCheckpoint
 from mlplab.errors import UserError
 from mlplab.model.regressor import Regressor
 from mlplab.run.checkpoint_io import SafeCheckpointIO
-from mlplab.run.checkpoints import check_optimizer, load_checkpoint
+from mlplab.run.checkpoints import check_optimizer, load_checkpoint, resolve_ckpt_path
 from mlplab.tasks.train import train
 
 
@@ -107,6 +107,13 @@ def test_eval_needs_the_path_of_a_checkpoint(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert_error_line(missing.stderr, "ckpt_path=/nope.ckpt", "allowed", ".ckpt file")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_missing_checkpoint_file_names_what_is_allowed(tmp_path: Path) -> None:
+    for training, allowed in ((True, ("null", "last", ".ckpt file")), (False, (".ckpt file",))):
+        with pytest.raises(UserError) as missing:
+            resolve_ckpt_path("nowhere.ckpt", tmp_path, training=training)
+        assert_names(str(missing.value), "ckpt_path=nowhere.ckpt", "allowed", *allowed)
 
 
 def test_resuming_with_a_different_architecture_names_the_mismatch(trained: Path, tmp_path: Path) -> None:

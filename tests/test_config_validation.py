@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from conftest import CONF, TINY, Named, assert_error_line, assert_names, compose_config, run_script, whole
 from mlplab.config.overrides import check_overrides, composition_error
@@ -52,10 +53,6 @@ BAD: dict[str, tuple[Named, ...]] = {
         "allowed",
         "column name",
     ),
-    # Splits of 2 are taken from train where rounding leaves fewer (16: 12/2/2), while train keeps 2.
-    "data.num_samples=4": ("data.num_samples=4", "val", "allowed"),
-    "data.num_samples=5": ("data.num_samples=5", "test/r2", "allowed"),
-    "ckpt_path=nowhere.ckpt": ("ckpt_path=nowhere.ckpt", "allowed", "last"),
     # torch checks none of these: 0 divided by at the first epoch's end, a negative factor climbs the loss.
     "scheduler=step scheduler.step_size=0": ("scheduler.step_size=0", "allowed", "positive"),
     "scheduler=step scheduler.gamma=-1": ("scheduler.gamma=-1", "allowed", "positive"),
@@ -98,6 +95,23 @@ def test_bad_values_name_key_value_and_what_is_allowed(override: str, tmp_path: 
     assert_names(message, *BAD[override])
     if override in OFFERS_NO_GPU:
         assert "gpu" not in message.lower().partition("allowed")[2], message
+
+
+# Splits of 2 are taken from train where rounding leaves fewer (16: 12/2/2), while train keeps 2.
+TOO_FEW = {
+    "data.num_samples=4": ("data.num_samples=4", "val", "allowed"),
+    "data.num_samples=5": ("data.num_samples=5", "test/r2", "allowed"),
+}
+
+
+@pytest.mark.parametrize("override", TOO_FEW)
+def test_too_few_samples_for_the_splits_stop_the_data_setup(override: str, tmp_path: Path) -> None:
+    """The data's own rules are checked where the data is made (a failed start leaves no run dir behind:
+    test_a_data_error_found_at_setup_leaves_no_run_dir)."""
+    data = instantiate(compose_config("train", [override], tmp_path).data)
+    with pytest.raises(UserError) as error:
+        data.setup("fit")
+    assert_names(str(error.value), *TOO_FEW[override])
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 is allowed. Rules of mlplab's classes are in their signatures (:mod:`mlplab.rules`), torch's and Lightning's here."""
 
 import re
-from pathlib import Path
 from typing import Annotated, Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -10,9 +9,9 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from mlplab.config.devices import check_devices
 from mlplab.config.target_signature import check_target_node
-from mlplab.data.splits import check_one_batch, check_split_sizes, resolve_fractions, split_sizes
+from mlplab.data.splits import resolve_fractions
 from mlplab.errors import UserError, needs_a_value
-from mlplab.rules import NON_NEGATIVE, POSITIVE, Rule, invalid, is_int, is_number, one_of, type_hints
+from mlplab.rules import NON_NEGATIVE, POSITIVE, Rule, invalid, is_number, one_of, type_hints
 
 
 class RunRules:
@@ -105,7 +104,7 @@ def _check_group_rules(tree: dict[str, Any]) -> None:
 
 
 def _check_data(tree: dict[str, Any]) -> None:
-    """Rules across keys: the data module's own (one home: mlplab.data.splits), and what the run needs of it."""
+    """Rules across keys, what the run needs of the data; the data's own rules are checked as it is set up."""
     data: Any = tree.get("data")
     model = tree.get("model")
     raw = [data.get(f"{s}_fraction") for s in ("train", "val", "test")] if isinstance(data, dict) else [""]
@@ -115,32 +114,12 @@ def _check_data(tree: dict[str, Any]) -> None:
             raise UserError("data.val_fraction=0: training needs a val split; allowed: a fraction above 0")
         if tree.get("test", True) and fractions[2] == 0:
             raise UserError("data.test_fraction=0: no test split; allowed: a fraction above 0, or test=false")
-        n: Any = data.get("num_samples")
-        batch = data.get("batch_size")
-        if is_int(n) and n > 0:  # synthetic: the sizes are known before any data is made
-            source, sizes = f"data.num_samples={n}", split_sizes(n, fractions)
-            check_split_sizes(source, sizes, fractions)
-            check_one_batch(source, sizes["train"], batch if is_int(batch) else None, bool(data.get("drop_last")))
         for dim in ("in_dim", "out_dim"):  # data.<dim> null: the file's own size, which model.<dim> reads
             if isinstance(model, dict) and data.get(dim) is not None and model.get(dim, data[dim]) != data[dim]:
                 raise UserError(
                     f"model.{dim}={model[dim]}: the data has data.{dim}={data[dim]}; allowed: the same "
                     f"size (set data.{dim}, model.{dim} follows it)"
                 )
-
-
-def _check_files(tree: dict[str, Any]) -> None:
-    path, ckpt, training = (tree.get("data") or {}).get("path"), tree.get("ckpt_path"), "train" in tree
-    if isinstance(path, str) and not Path(path).is_file():
-        raise UserError(f"data.path={path}: no such file")
-    if ckpt == "last" and not training:  # eval runs in a new run dir, with no last.ckpt of its own
-        raise UserError(
-            "ckpt_path=last: eval has no run of its own to resume; allowed: the path of a .ckpt file, "
-            "e.g. ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt"
-        )
-    if isinstance(ckpt, str) and ckpt != "last" and not Path(ckpt).is_file():
-        allowed = "null, last, or a path to a .ckpt file" if training else "the path of a .ckpt file"
-        raise UserError(f"ckpt_path={ckpt}: no such file; allowed: {allowed}")
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -164,4 +143,3 @@ def validate_config(cfg: DictConfig) -> None:
     _check_data(tree)
     if isinstance(tree.get("trainer"), dict):
         check_devices(tree["trainer"])
-    _check_files(tree)

@@ -27,14 +27,18 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path, training: bool = 
     if ckpt_path == "last":
         last = last_checkpoint(output_dir)
         if not last.is_file():
-            if not training:
-                raise UserError(f"ckpt_path=last: no {last}; give the checkpoint's path, e.g. ckpt_path=.../last.ckpt")
+            if not training:  # eval runs in a new run dir, with no last.ckpt of its own
+                raise UserError(
+                    f"ckpt_path=last: no {last}; allowed: the path of a .ckpt file, "
+                    "e.g. ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt"
+                )
             print(f"ckpt_path=last: no {last} yet, starting from scratch", flush=True)
             return None
         return str(last)
     path = Path(ckpt_path)
     if not path.is_file():
-        raise UserError(f"ckpt_path={ckpt_path}: no such file (use a .ckpt path, 'last', or null)")
+        allowed = "null, last, or the path of a .ckpt file" if training else "the path of a .ckpt file"
+        raise UserError(f"ckpt_path={ckpt_path}: no such file; allowed: {allowed}")
     return str(path)
 
 
