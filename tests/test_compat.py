@@ -90,3 +90,40 @@ def test_summary_writer_still_hands_out_its_file_writer(tmp_path) -> None:
     writer = SummaryWriter(tmp_path)
     assert hasattr(file_writer(writer), "add_summary")
     writer.close()
+
+
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*")  # Lightning 2.6's own use of torch's deprecated LeafSpec
+def test_lightning_still_names_the_running_hook_in_current_fx_name(tmp_path) -> None:
+    """PlainHookName sets that one attribute past nn.Module's checks: Lightning must still set it (its
+    ``self.log`` reads it), and it must stay out of the parameters, buffers and submodules."""
+    seen: list[str | None] = []
+
+    class Tiny(compat_lightning.PlainHookName):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(1, 1)
+
+        def training_step(self, batch, batch_idx):
+            seen.append(self._current_fx_name)
+            self.log("loss", 1.0)  # Lightning finds the hook's name to log under
+            return self.layer(batch[0]).sum()
+
+        def configure_optimizers(self):
+            seen.append(self._current_fx_name)
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    model = Tiny()
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 1)), batch_size=1))
+    assert seen == ["configure_optimizers", "training_step", "training_step"]
+    assert "_current_fx_name" in vars(model) and model._current_fx_name is None  # put back after each hook
+    assert list(model.state_dict()) == ["layer.weight", "layer.bias"]
+    model.layer = torch.nn.Linear(1, 2)  # every other attribute still goes through nn.Module
+    assert model.state_dict()["layer.weight"].shape == (2, 1)

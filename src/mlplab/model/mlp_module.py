@@ -11,6 +11,7 @@ from torchmetrics import MeanMetric, MetricCollection
 from mlplab.callbacks.noise_floor import NoiseFloor
 from mlplab.callbacks.train_loss import TrainLoss
 from mlplab.callbacks.validate_last_epoch import ValidateLastEpoch
+from mlplab.compat.lightning import PlainHookName
 from mlplab.model.net import Net
 from mlplab.model.standardize import RawUnits, Standardize, in_raw_units
 
@@ -21,7 +22,7 @@ Batch = tuple[Tensor, Tensor]
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
-class MLPModule(L.LightningModule):
+class MLPModule(PlainHookName):
     """Subclasses set the loss and metrics. Sizes left ``None`` are read from the datamodule at ``setup`` (and
     then saved in the hyperparameters, so a checkpoint rebuilds the same net)."""
 
