@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -153,6 +154,16 @@ def test_cfg_job_resolve_shows_the_run_dir_a_run_would_get() -> None:
     """Hydra's --resolve: no job runs, so there is no output dir yet; paths.output_dir shows the run dir."""
     proc = run_script("train.py", "hydra.run.dir=logs/shown", "--cfg", "job", "--resolve")
     assert "output_dir: logs/shown" in proc.stdout and not proc.stderr
+
+
+@pytest.mark.parametrize("experiment", [[], ["experiment=iris"], ["experiment=seed_tutorial"]])
+def test_eval_runs_go_under_logs_eval_whatever_the_experiment(experiment: list[str]) -> None:
+    """An experiment names its training runs' folder (logs/iris/); its eval runs stay out of it."""
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("eval", overrides=["ckpt_path=x.ckpt", *experiment], return_hydra_config=True)
+    logs = Path(cfg.paths.log_dir)
+    assert Path(cfg.hydra.run.dir).parent == logs / "eval" / "runs"
+    assert Path(cfg.hydra.sweep.dir).parent == logs / "eval" / "multiruns"
 
 
 @pytest.mark.slow

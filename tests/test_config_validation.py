@@ -121,10 +121,16 @@ def test_too_few_samples_for_the_splits_stop_the_data_setup(override: str, tmp_p
         ["experiment=seed_tutorial"],
         ["optimizer=adam", "scheduler=cosine", "logger=csv", "trainer=cpu"],
         ["data.batch_size=null", "trainer.devices=auto", "seed=null"],
+        # Lightning's time forms, written as its docs write them.
+        ["+trainer.max_time={minutes:1}", "trainer.val_check_interval=00:00:00:30", "trainer.check_val_every_n_epoch=null"],
+        ["trainer.val_check_interval={seconds:30}"],
     ],
 )
 def test_the_shipped_configs_pass(overrides: list[str], tmp_path: Path, two_cpus_no_gpu: None) -> None:
-    validate_config(compose_config("train", overrides, tmp_path))
+    cfg = compose_config("train", overrides, tmp_path)
+    validate_config(cfg)
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
+    assert trainer.max_epochs == cfg.trainer.max_epochs  # the Trainer takes it: no DictConfig reaches Lightning
 
 
 # Overrides Hydra itself cannot compose -> what the one line said instead of Hydra's several must name: the
@@ -199,6 +205,12 @@ def test_a_name_hydra_cannot_take_unquoted_is_shown_quoted(capsys: pytest.Captur
     assert_names(
         capsys.readouterr().err, "data.target_columns=[espèce,âge]", """'data.target_columns=["espèce","âge"]'"""
     )
+    # Lightning's own checkpoint names hold '=': the override shown quoted, which then composes.
+    with pytest.raises(SystemExit) as stop:
+        check_overrides(CONF, "eval", ["ckpt_path=/x/epoch=3-step=20.ckpt"])
+    assert stop.value.code == 2
+    assert_names(capsys.readouterr().err, """'ckpt_path="/x/epoch=3-step=20.ckpt"'""")
+    check_overrides(CONF, "eval", ['ckpt_path="/x/epoch=3-step=20.ckpt"'])
 
 
 @pytest.mark.parametrize(

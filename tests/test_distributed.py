@@ -153,7 +153,7 @@ def test_eval_metrics_cover_the_whole_split_across_ranks(base: Path) -> None:
 def test_eval_predictions_under_ddp_hold_the_whole_split_in_order(base: Path) -> None:
     finished("ddp")
     ckpt = base / "ddp" / "checkpoints" / "last.ckpt"
-    Run(
+    run = Run(
         [
             sys.executable,
             str(ROOT / "scripts" / "eval.py"),
@@ -163,7 +163,9 @@ def test_eval_predictions_under_ddp_hold_the_whole_split_in_order(base: Path) ->
             f"hydra.run.dir={base / 'eval'}",
         ],
         base / "eval_cwd",
-    ).finish()
+    )
+    run.finish()
+    assert run.output.read_text().count("Run directory:") == 1  # rank 0 reports; rank 1 does not repeat it
     predicted = torch.load(base / "eval" / "predictions.pt", weights_only=True)
     # The same checkpoint's net on the whole test split, in one piece.
     cfg = compose_config("eval", COMMON, base / "eval")

@@ -44,6 +44,8 @@ def test_fast_runs_end_to_end_through_the_script(tmp_path: Path) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["global_step"] == 1
     assert metrics["test/loss"] > 0 and metrics["val/loss"] > 0
+    # Lightning suppresses checkpointing under fast_dev_run: no last.ckpt that a resume would take for a run.
+    assert not list(run.rglob("*.ckpt"))
 
 
 def test_overfit_drives_the_training_loss_near_zero(tmp_path: Path) -> None:
@@ -61,13 +63,20 @@ def test_profile_saves_the_report_in_the_run_dir(tmp_path: Path) -> None:
     assert "Profiler Report" in report and "run_training_epoch" in report
 
 
-def test_limit_uses_a_fraction_of_each_split(tmp_path: Path) -> None:
+def test_limit_runs_a_few_batches_of_each_split(tmp_path: Path) -> None:
     # 256 samples: 205 train, 26 val, 25 test; batches of 16: 13, 2 and 2 of them.
     cfg = compose_config("train", ["debug=limit", "data.num_samples=256", "data.batch_size=16", *QUIET], tmp_path)
     metrics = train(probed(cfg))
-    assert Probe.seen["train_batches"] == 3  # int(13 * 0.25)
-    assert Probe.seen["val_batches"] == [1] and Probe.seen["test_batches"] == [1]  # int(2 * 0.5)
-    assert metrics["global_step"] == 3 * cfg.trainer.max_epochs
+    assert Probe.seen["train_batches"] == 10
+    assert Probe.seen["val_batches"] == [2] and Probe.seen["test_batches"] == [2]
+    assert metrics["global_step"] == 10 * cfg.trainer.max_epochs
+
+
+def test_limit_runs_on_a_table_whose_val_split_is_one_batch(tmp_path: Path) -> None:
+    """Iris: 30 val and test rows, one batch each; a fraction of one batch is no batch at all."""
+    cfg = compose_config("train", ["experiment=iris", "debug=limit", *QUIET], tmp_path)
+    metrics = train(probed(cfg))
+    assert Probe.seen["val_batches"] == [1] and metrics["test/acc"] >= 0
 
 
 def test_anomaly_turns_on_autograd_anomaly_detection(tmp_path: Path) -> None:

@@ -57,12 +57,16 @@ def _basic_sweeper(conf_dir: Path, config_name: str) -> bool:
 
 
 def _quoted(args: list[str]) -> str:
-    """Hydra's grammar takes unquoted values of ASCII letters only: the first other one, quoted as it needs."""
-    key, _, value = next((a for a in args if not a.isascii()), "=").partition("=")
+    """Hydra's grammar takes unquoted values of ASCII without '=' (Lightning's epoch=3-step=20.ckpt has two):
+    the first other one, quoted as it needs."""
+    key, _, value = next((a for a in args if not a.isascii() or "=" in a.partition("=")[2]), "=").partition("=")
     if not key:
         return ""
-    items = ",".join(json.dumps(v.strip(), ensure_ascii=False) for v in value.strip("[]").split(","))
-    return f"; allowed: quoted, '{key}={f'[{items}]' if value.startswith('[') else items}'"
+    if value.startswith("["):
+        quoted = f"[{','.join(json.dumps(v.strip(), ensure_ascii=False) for v in value.strip('[]').split(','))}]"
+    else:
+        quoted = json.dumps(value, ensure_ascii=False)
+    return f"; allowed: quoted, '{key}={quoted}'"
 
 
 def _exit(message: str) -> NoReturn:

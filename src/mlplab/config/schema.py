@@ -52,7 +52,12 @@ class TrainerRules:
     log_every_n_steps: Annotated[int, POSITIVE]
     accumulate_grad_batches: Annotated[int, POSITIVE]
     gradient_clip_val: Annotated[float | None, NON_NEGATIVE]
-    val_check_interval: Annotated[float | None, Rule(lambda v: v > 0, "a fraction of an epoch, or a number of steps")]
+    val_check_interval: Annotated[
+        float | str | dict | None,
+        Rule(
+            lambda v: not is_number(v) or v > 0, "a fraction of an epoch, a number of steps, or a time ('00:00:05:00')"
+        ),
+    ]
     # Lightning's multiprocessing launcher hands back only the weights: the run's epoch, step and checkpoint
     # state would be lost in the process that reports them. A strategy's node holds its start_method.
     strategy: Annotated[

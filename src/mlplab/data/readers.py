@@ -41,8 +41,8 @@ def read_file(path: Path, key: str, x_key: str = "x", y_key: str = "y") -> Conte
     where = f"{key}={path}"
     if path.suffix not in FORMATS:
         raise DataFileError(f"{where}: unsupported format {path.suffix!r}; allowed: {', '.join(FORMATS)}")
-    if not path.is_file():
-        raise DataFileError(f"{where}: no such file")
+    if not path.is_file():  # a relative path is read from the working dir, which hydra.job.chdir=true moves
+        raise DataFileError(f"{where}: no such file" + ("" if path.is_absolute() else f" in {Path.cwd()}"))
     if path.stat().st_size == 0:
         raise DataFileError(f"{where}: the file is empty")
     try:

@@ -11,17 +11,20 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlplab.errors import EXIT_USER_ERROR, UserError
-from mlplab.run.run_dir import RUN_OUTPUTS
+from mlplab.run.run_dir import RUN_OUTPUTS, last_checkpoint
 
 
 def refuse_taken_run_dir(run_dir: Path, ckpt_path: Any, can_resume: bool) -> None:
     """A finished or interrupted run's dir is only written to again to resume it (train, ckpt_path=last)."""
     taken = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
+    has_last = last_checkpoint(run_dir).is_file()
     resuming = isinstance(ckpt_path, str) and (
-        ckpt_path == "last" or Path(ckpt_path).absolute().is_relative_to(run_dir)
+        (ckpt_path == "last" and has_last) or Path(ckpt_path).absolute().is_relative_to(run_dir)
     )
     if taken and not (can_resume and resuming):
-        advice = "resume it with ckpt_path=last, or choose" if can_resume else "its outputs stay; choose"
+        # ckpt_path=last there would start from scratch over the run (saved with save_last=false).
+        resume = "ckpt_path=last" if has_last else f"ckpt_path={last_checkpoint(run_dir).parent}/<a .ckpt>"
+        advice = f"resume it with {resume}, or choose" if can_resume else "its outputs stay; choose"
         raise UserError(
             f"hydra.run.dir={run_dir}: already holds a run ({', '.join(taken)}); {advice} a new hydra.run.dir"
         )

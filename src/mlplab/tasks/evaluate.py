@@ -126,7 +126,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         if trainer.is_global_zero and preds is not None:
             torch.save(preds, output_dir / "predictions.pt")
             print(f"Predictions:   {output_dir / 'predictions.pt'} {tuple(preds.shape)}")
-    print(f"Run directory: {output_dir}")
-    for key, value in metrics.items():
-        print(f"  {key:<16} {value:.6g}")
+    if trainer.is_global_zero:  # under DDP every rank has the same synced metrics: one report
+        print(f"Run directory: {output_dir}")
+        for key, value in metrics.items():
+            print(f"  {key:<16} {value:.6g}")
     return metrics

@@ -35,6 +35,8 @@ def make_trainer(
     """The Trainer of ``cfg.trainer`` with this project's always-on safety parts (``make bench`` uses it too)."""
     # Always on: NaN/inf stops the run; Ctrl-C/SIGTERM save first; RNG and loader position are checkpointed.
     safety = [DivergenceGuard(), InterruptCheckpoint(last_checkpoint(output_dir)), ResumeState()]
+    if cfg.trainer.get("enable_checkpointing") is False:  # the user's word over callbacks.model_checkpoint
+        callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
     if cfg.trainer.get("profiler") is None:
         # Lightning's default records nothing either, through a context manager per hook call.
         overrides.setdefault("profiler", NoProfiler())
@@ -140,7 +142,8 @@ def _report(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float], outp
     write_metrics_json(output_dir / "metrics.json", metrics)
     print(f"\nRun directory: {output_dir}")
     if best:
-        print(f"Checkpoints:   {Path(best).parent} (best: {Path(best).name}, last: last.ckpt)")
+        last = ", last: last.ckpt" if last_checkpoint(output_dir).is_file() else ""
+        print(f"Checkpoints:   {Path(best).parent} (best: {Path(best).name}{last})")
     for key, value in metrics.items():
         print(f"  {key:<16} {value:.6g}")
     if tensorboard_loggers(trainer.loggers):
