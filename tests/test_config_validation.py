@@ -122,7 +122,11 @@ def test_too_few_samples_for_the_splits_stop_the_data_setup(override: str, tmp_p
         ["optimizer=adam", "scheduler=cosine", "logger=csv", "trainer=cpu"],
         ["data.batch_size=null", "trainer.devices=auto", "seed=null"],
         # Lightning's time forms, written as its docs write them.
-        ["+trainer.max_time={minutes:1}", "trainer.val_check_interval=00:00:00:30", "trainer.check_val_every_n_epoch=null"],
+        [
+            "+trainer.max_time={minutes:1}",
+            "trainer.val_check_interval=00:00:00:30",
+            "trainer.check_val_every_n_epoch=null",
+        ],
         ["trainer.val_check_interval={seconds:30}"],
     ],
 )
