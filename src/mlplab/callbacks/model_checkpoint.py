@@ -59,7 +59,8 @@ class ModelCheckpoint(LeanCallback, LightningModelCheckpoint):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning saves here only if it never saved: with validation inside epochs (val_check_interval < 1)
         # or step-interval saves, the run can end steps after its last save.
-        if getattr(trainer, "fast_dev_run", False):  # set by Lightning, untyped; its 2.6's own on_train_end would save last.ckpt even then
+        # Lightning 2.6's own on_train_end would save last.ckpt even under fast_dev_run (set by it, untyped).
+        if getattr(trainer, "fast_dev_run", False):
             return
         if not (self.save_last and save_last_now(self, trainer)):
             super().on_train_end(trainer, pl_module)
