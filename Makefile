@@ -37,11 +37,11 @@ test: install
 test-fast: install
 	$(PY) -m pytest $(PYTEST_XDIST) -m "not slow and not ddp and not gpu" $(ARGS)
 
+# Tests are type-checked too (the last line), without demanding annotations on every fixture and parameter.
 lint: install
 	$(PY) -m ruff check src scripts tests
 	$(PY) -m ruff format --check src scripts tests
 	$(PY) -m mypy
-	# Tests are type-checked too, without demanding annotations on every fixture and parameter.
 	$(PY) -m mypy --allow-untyped-defs --disable-error-code union-attr tests
 
 tensorboard: install

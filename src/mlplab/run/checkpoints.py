@@ -70,7 +70,8 @@ def load_weights_only(path: str | Path) -> Any:
         # RuntimeError/EOFError/BadZipFile for truncated zips; KeyError or struct.error from the legacy
         # loader on a short file of other bytes ("hello").
         known = isinstance(e, (RuntimeError, EOFError, OSError, ValueError)) and str(e)
-        detail = f": {str(e).splitlines()[0]}" if known else ""  # KeyError: 101 would say nothing
+        # Its first sentence: torch's zip reader goes on about miniz internals. KeyError: 101 would say nothing.
+        detail = f": {str(e).splitlines()[0].split('. ')[0]}" if known else ""
         raise UserError(f"ckpt_path={path}: {_UNREADABLE}{detail}") from None
 
 

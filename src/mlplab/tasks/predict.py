@@ -112,8 +112,9 @@ def predict(cfg: DictConfig) -> Tensor:
     x = read_inputs(Path(cfg.input), int(model.hparams["in_dim"]), ckpt.get("mlplab_feature_names"))
     device = pick_device(cfg.device)
     predictions = predict_batched(model.predictor(), x, cfg.batch_size, device)
-    write_outputs(output, _columns(model, ckpt, predictions, probabilities), labels=labels)
-    print(f"Predictions: {output} {tuple(predictions.shape)} from {ckpt_path} on {device}")
+    columns = _columns(model, ckpt, predictions, probabilities)
+    write_outputs(output, columns, labels=labels)
+    print(f"Predictions: {output}, {len(predictions)} rows of {', '.join(columns)}; from {ckpt_path} on {device}")
     return predictions
 
 

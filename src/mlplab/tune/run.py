@@ -101,5 +101,5 @@ def _report(study: optuna.Study, t: DictConfig, study_dir: Path) -> float:
     if best is None:
         raise UserError(f"no trial of study {study.study_name!r} completed: see {study_dir}/comparison.md")
     print(f"Best config: {best}\n  python scripts/train.py --config-dir {study_dir} experiment=best")
-    print(f"Dashboard:   optuna-dashboard {storage_address(t, study_dir)}")
+    print(f"Dashboard:   .venv/bin/optuna-dashboard {storage_address(t, study_dir)}")
     return float(study.best_value)
