@@ -218,5 +218,7 @@ def test_a_classification_study_maximizes_val_acc(tmp_path: Path) -> None:
     values = [float(t.value) for t in study.trials if t.state.name == "COMPLETE" and t.value is not None]
     assert study.best_value == max(values)
     with (study_dir / "comparison.csv").open() as f:
-        accs = [float(row["val/acc"]) for row in csv.DictReader(f)]
+        table = list(csv.DictReader(f))
+    accs = [float(row["val/acc"]) for row in table]
     assert accs == sorted(accs, reverse=True) and len(accs) == 3  # best first: the highest accuracy
+    assert all(row["test/acc"] for row in table) and "test/r2" not in table[0]  # the task's own columns

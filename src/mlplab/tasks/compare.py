@@ -16,7 +16,9 @@ import yaml
 
 from mlplab.errors import UserError
 
-DEFAULT_METRICS = ("train/loss", "val/loss", "val/loss_best", "test/loss", "test/r2")
+# Each task's own among them (test/r2 of regression, val/acc and test/acc of classification): a default
+# column that no run has is left out of the table.
+DEFAULT_METRICS = ("train/loss", "val/loss", "val/loss_best", "test/loss", "test/r2", "val/acc", "test/acc")
 # Metric names (after val/, test/; without _best) by which way is better: sweeps and tables sort by them.
 LOWER_IS_BETTER = ("loss", "mse", "mae", "rmse")
 HIGHER_IS_BETTER = ("acc", "f1", "r2")
@@ -124,6 +126,8 @@ def build_table(
     known = sorted({k for r in runs for k in r.metrics})
     if known and (unknown := [m for m in metrics if m not in known and m not in DEFAULT_METRICS and m != sort_by]):
         raise UserError(f"metrics: {unknown[0]}: no run has this metric; allowed: {', '.join(known)}")
+    if known:
+        metrics = [m for m in metrics if m in known or m not in DEFAULT_METRICS or m == sort_by]
     if sort_by:
         # A standard column that these runs lack (val/loss of eval runs) just leaves the table in run order.
         if known and sort_by not in known and sort_by not in DEFAULT_METRICS:
