@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
 
 from conftest import TINY, assert_error_line, assert_names, compose_config, run_script
@@ -17,7 +18,7 @@ from mlplab.callbacks.model_checkpoint import ModelCheckpoint
 from mlplab.errors import UserError
 from mlplab.model.regressor import Regressor
 from mlplab.run.checkpoint_io import SafeCheckpointIO
-from mlplab.run.checkpoints import check_optimizer, load_checkpoint, resolve_ckpt_path
+from mlplab.run.checkpoints import check_optimizer, load_checkpoint, not_applied_on_resume, resolve_ckpt_path
 from mlplab.tasks.train import train
 
 
@@ -114,6 +115,19 @@ def test_a_missing_checkpoint_file_names_what_is_allowed(tmp_path: Path) -> None
         with pytest.raises(UserError) as missing:
             resolve_ckpt_path("nowhere.ckpt", tmp_path, training=training)
         assert_names(str(missing.value), "ckpt_path=nowhere.ckpt", "allowed", *allowed)
+
+
+def test_a_resume_names_the_settings_it_does_not_apply(tmp_path: Path) -> None:
+    """Lightning restores the saved optimizer and scheduler: a changed lr or T_max would silently not apply."""
+    saved = {
+        "optimizer_states": [{"param_groups": [{"lr": 0.0, "initial_lr": 0.01, "momentum": 0.0, "params": [0]}]}],
+        "lr_schedulers": [{"T_max": 2, "eta_min": 0.0, "last_epoch": 2}],
+    }
+    same = instantiate(compose_config("train", ["scheduler=cosine", "trainer.max_epochs=2"], tmp_path).model)
+    assert not_applied_on_resume(saved, same) == []  # the lr a scheduler decayed is not a change
+    changed = ["scheduler=cosine", "trainer.max_epochs=4", "optimizer.lr=0.5"]
+    notes = not_applied_on_resume(saved, instantiate(compose_config("train", changed, tmp_path).model))
+    assert notes == ["optimizer.lr=0.5 (saved: 0.01)", "scheduler.T_max=4 (saved: 2)"]
 
 
 def test_resuming_with_a_different_architecture_names_the_mismatch(trained: Path, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Finding and safely reading checkpoints: weights-only, never code from the file."""
 
+import math
 import pickle
 import re
 import warnings
@@ -143,3 +144,32 @@ def check_epochs_left(ckpt: dict[str, Any], max_epochs: int | None, path: str) -
             f"ckpt_path={path}: the checkpoint is at epoch {epoch}, past trainer.max_epochs={max_epochs}; "
             f"allowed: trainer.max_epochs={epoch} or more (e.g. trainer.max_epochs={epoch + max_epochs})"
         )
+
+
+def not_applied_on_resume(ckpt: dict[str, Any], model: "L.LightningModule") -> list[str]:
+    """The configured optimizer and scheduler settings that a resume does not apply: Lightning restores the
+    checkpoint's optimizer and scheduler states, saved settings included (``optimizer.lr=0.5 (saved: 0.01)``)."""
+    groups = [g for state in ckpt.get("optimizer_states") or [] for g in state.get("param_groups", [])]
+    schedulers = ckpt.get("lr_schedulers") or []
+    saved_by = {"optimizer": groups[0] if groups else {}, "scheduler": schedulers[0] if schedulers else {}}
+    factories = {
+        "optimizer": getattr(model, "optimizer_factory", None),
+        "scheduler": getattr(model, "scheduler_factory", None),
+    }
+    notes = []
+    for group, factory in factories.items():
+        saved = saved_by[group]
+        for key, value in (getattr(factory, "keywords", None) or {}).items():
+            # A scheduler decays lr in place; the lr it started from is its initial_lr.
+            old = saved.get("initial_lr" if key == "lr" and "initial_lr" in saved else key)
+            if old is not None and not _same(old, value):
+                notes.append(f"{group}.{key}={value} (saved: {old})")
+    return notes
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+    return bool(a == b)

@@ -21,7 +21,14 @@ from mlplab.config.tree import print_config_tree
 from mlplab.model.summary import print_model_summary
 from mlplab.run import run_dir_snapshot
 from mlplab.run.checkpoint_io import SafeCheckpointIO
-from mlplab.run.checkpoints import check_epochs_left, check_fits, check_optimizer, load_checkpoint, resolve_ckpt_path
+from mlplab.run.checkpoints import (
+    check_epochs_left,
+    check_fits,
+    check_optimizer,
+    load_checkpoint,
+    not_applied_on_resume,
+    resolve_ckpt_path,
+)
 from mlplab.run.console_noise import quiet_dependencies
 from mlplab.run.results import flat_hparams, log_hparams_with_metrics, read_metrics_json, to_floats, write_metrics_json
 from mlplab.run.run_dir import last_checkpoint
@@ -94,6 +101,8 @@ def train(cfg: DictConfig, callbacks: Sequence[L.Callback] = ()) -> dict[str, fl
         check_fits(resumed, model, ckpt_path)
         check_optimizer(resumed, model, ckpt_path)
         check_epochs_left(resumed, cfg.trainer.get("max_epochs"), ckpt_path)
+        if (kept := not_applied_on_resume(resumed, model)) and getattr(rank_zero_only, "rank", 0) == 0:
+            print(f"ckpt_path={ckpt_path}: resumes its saved optimizer and scheduler; not applied: {', '.join(kept)}")
         # Resuming writes into the run's own checkpoint dir: ModelCheckpoint's "not empty" warning is moot.
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
         # A checkpoint from elsewhere (a warm start, a moved run dir): Lightning says this run's checkpoints
