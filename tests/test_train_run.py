@@ -213,3 +213,13 @@ def test_trainer_gpu_trains_on_one_cuda_device(run_dir: Path) -> None:
     weights = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     net = {name: tensor for name, tensor in weights.items() if name.startswith("net.")}
     assert net and all(tensor.is_cuda for tensor in net.values()), {name: t.device for name, t in net.items()}
+
+
+def test_validation_off_trains_and_tests_the_last_weights(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
+    """trainer.limit_val_batches=0: nothing to stop early by or to pick a best checkpoint with. Early stopping
+    (data=file's) is left out rather than raising, and the checkpoint callback keeps last.ckpt only."""
+    overrides = ["experiment=iris", "trainer.limit_val_batches=0", "trainer.max_epochs=2", "logger=none"]
+    metrics = train(compose_config("train", overrides, tmp_path))
+    assert "test/acc" in metrics and "val/loss" not in metrics
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["last.ckpt"]
+    assert not [w for w in recwarn if "monitor" in str(w.message)]  # Lightning's "could not find" at each save

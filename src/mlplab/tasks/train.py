@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -44,6 +44,12 @@ def make_trainer(
     safety = [DivergenceGuard(), InterruptCheckpoint(last_checkpoint(output_dir)), ResumeState()]
     if cfg.trainer.get("enable_checkpointing") is False:  # the user's word over callbacks.model_checkpoint
         callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+    if cfg.trainer.get("limit_val_batches") == 0:
+        # Validation off: no val metric to stop early by or to pick a best checkpoint with (Lightning would
+        # warn at every save, and EarlyStopping raise); last.ckpt is the run's checkpoint, and it is tested.
+        callbacks = [c for c in callbacks if not isinstance(c, EarlyStopping)]
+        for checkpoint in (c for c in callbacks if isinstance(c, ModelCheckpoint)):
+            checkpoint.monitor, checkpoint.save_top_k = None, 0
     if cfg.trainer.get("profiler") is None:
         # Lightning's default records nothing either, through a context manager per hook call.
         overrides.setdefault("profiler", NoProfiler())
