@@ -158,6 +158,8 @@ def composition_error(conf_dir: Path, config_name: str, overrides: list[str]) ->
         if culprit is None:
             return _one_line(e)
         if options := group_options(conf_dir, _key(culprit)):  # scheduler=null: a group takes an option's name
+            if culprit.partition("=")[2] in options:  # tune/pruner=median in train.py, whose defaults lack it
+                return f"{culprit}: this config does not use the group {_key(culprit)}; allowed: +{culprit} to add it"
             return f"{culprit}: {_key(culprit)} is a config group; allowed: {', '.join(options)}"
         others = [o for o in overrides if o != culprit and composed([o]) is not None]
         cfg = composed(others)  # None: the others need each other, nothing better to say than Hydra
