@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from conftest import assert_error_line, assert_names, compose_config, run_script, tool_cfg
 from mlplab.data.file import FileDataModule
+from mlplab.model.regressor import Regressor
 from mlplab.run.checkpoints import load_checkpoint
 from mlplab.tasks.evaluate import evaluate
 from mlplab.tasks.predict import predict, write_outputs
@@ -168,6 +169,37 @@ def test_regression_on_a_raw_unit_table_is_near_least_squares(tmp_path: Path) ->
     assert metrics["test/mse"] > 100  # raw units: the target is in the hundreds, not standardized
     # train/loss too: the net trains on standardized targets (a loss near 0.5), but reports raw units.
     assert metrics["train/loss"] > 100 and 0.2 < metrics["train/loss"] / metrics["val/loss"] < 5
+
+
+def _r2(pred: np.ndarray, y: np.ndarray) -> float:
+    """R² per column in float64, averaged: what test/r2 means."""
+    return float(np.mean(1 - ((y - pred) ** 2).sum(axis=0) / ((y - y.mean(axis=0)) ** 2).sum(axis=0)))
+
+
+def test_r2_holds_for_a_tiny_target_and_one_far_from_zero(tmp_path: Path) -> None:
+    """torchmetrics' R2Score sums in float32 and calls a residual below 1e-4 a perfect fit: a target of scale
+    1e-3 read R² 1, one of 1e6 + signal read 0. R² is scored on the standardized targets (the same value)."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(300, 3))
+    small = 1e-3 * rng.normal(size=300)  # noise: nothing predicts it
+    far = 1e6 + 3 * a[:, 0] + a[:, 1] + 0.1 * rng.normal(size=300)
+    table = tmp_path / "t.csv"
+    np.savetxt(table, np.column_stack([a, small, far]), delimiter=",", header="a,b,c,small,far", comments="")
+    overrides = ["data=file", f"data.path={table}", "data.target_columns=[small,far]", "trainer.max_epochs=30"]
+    metrics = train(compose_config("train", [*overrides, *QUIET], tmp_path))
+    data = instantiate(compose_config("train", overrides, tmp_path).data)
+    data.setup("test")
+    test, (x, y) = data.splits["test"], data.training_rows()
+    model = Regressor.load_from_checkpoint(next((tmp_path / "checkpoints").glob("epoch*.ckpt")), weights_only=True)
+    with torch.no_grad():
+        pred = model(test.x).double().numpy()
+    assert metrics["test/r2"] == pytest.approx(_r2(pred, test.y.double().numpy()), abs=1e-3)
+    # The baseline too: least squares on the training rows, in float64.
+    design = np.column_stack([x.double().numpy(), np.ones(len(x))])
+    w = np.linalg.lstsq(design, y.double().numpy(), rcond=None)[0]
+    ols = np.column_stack([test.x.double().numpy(), np.ones(len(test.x))]) @ w
+    assert metrics["test/r2_least_squares"] == pytest.approx(_r2(ols, test.y.double().numpy()), abs=1e-3)
+    assert metrics["test/r2_least_squares"] < 0.6  # the tiny target's R² is near 0, not 1
 
 
 @pytest.mark.slow

@@ -30,7 +30,11 @@ class LeastSquaresBaseline(LeanCallback):
             scores = _apply(w, test.x)
             value = accuracy(scores.argmax(dim=1), test.y.cpu(), task="multiclass", num_classes=k)
         else:
-            value = r2_score(_apply(least_squares(x, y), test.x).float(), test.y.cpu().float())
+            # R² scored on targets standardized by the training rows, as the net's test/r2 (MLPModule.set_metrics)
+            mean, std = y.double().mean(dim=0).cpu(), y.double().std(dim=0, unbiased=False).cpu()
+            std = torch.where(std > 0, std, torch.ones_like(std))
+            pred = _apply(least_squares(x, y), test.x)
+            value = r2_score((pred - mean) / std, (test.y.double().cpu() - mean) / std)
         name = "test/acc_least_squares" if classification else "test/r2_least_squares"
         # Every rank holds the whole split and computes the same value.
         pl_module.log(name, float(value), sync_dist=True)

@@ -52,41 +52,52 @@ class MLPModule(PlainHookName):
     def build_metrics(self) -> None:
         """Metrics that need the sizes (the number of classes) are made here."""
 
-    def set_metrics(self, metrics: MetricCollection) -> None:
+    def set_metrics(self, metrics: MetricCollection, scale_free: MetricCollection | None = None) -> None:
+        """``metrics`` score raw units; ``scale_free`` ones (R²) score standardized targets, where torchmetrics'
+        float32 sums and fixed tolerances hold up whatever the targets' scale and offset (the same value)."""
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        self.val_scale_free = scale_free.clone(prefix="val/") if scale_free else None
+        self.test_scale_free = scale_free.clone(prefix="test/") if scale_free else None
         # Sample-weighted means over the whole split, synced over ranks by torchmetrics. "disable": no host
         # sync per batch to look for NaNs.
         self.val_loss = MeanMetric(nan_strategy="disable")
         self.test_loss = MeanMetric(nan_strategy="disable")
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._score(batch, self.val_loss, self.val_metrics)
+        self._score(batch, self.val_loss, self.val_metrics, self.val_scale_free)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._score(batch, self.test_loss, self.test_metrics)
+        self._score(batch, self.test_loss, self.test_metrics, self.test_scale_free)
 
-    def _score(self, batch: Batch, loss: MeanMetric, metrics: MetricCollection) -> None:
+    def _score(
+        self, batch: Batch, loss: MeanMetric, metrics: MetricCollection, scale_free: MetricCollection | None
+    ) -> None:
         x, y = batch
         pred = self(x)  # raw units
         # One entry per sample makes a sample-weighted mean (MeanMetric's `weight` is ignored under
         # nan_strategy="disable" in torchmetrics 1.9).
         loss.update(self.loss_fn(pred, y).expand(len(x)))
         metrics.update(pred, y)
+        if scale_free is not None:
+            scale_free.update(*(self.y_scale(t) for t in (pred, y)) if self.y_scale is not None else (pred, y))
 
     def on_validation_epoch_end(self) -> None:
-        self._log_split("val", self.val_loss, self.val_metrics)
+        self._log_split("val", self.val_loss, self.val_metrics, self.val_scale_free)
 
     def on_test_epoch_end(self) -> None:
-        self._log_split("test", self.test_loss, self.test_metrics)
+        self._log_split("test", self.test_loss, self.test_metrics, self.test_scale_free)
 
-    def _log_split(self, split: str, loss: MeanMetric, metrics: MetricCollection) -> None:
+    def _log_split(
+        self, split: str, loss: MeanMetric, metrics: MetricCollection, scale_free: MetricCollection | None
+    ) -> None:
         # compute() syncs over ranks, so these are whole-split values (sync_dist only tells Lightning so);
         # reset() keeps the sanity check and earlier epochs out of the next result.
         self.log(f"{split}/loss", loss.compute(), prog_bar=split == "val", sync_dist=True)
-        self.log_dict(metrics.compute(), sync_dist=True)
+        for collection in (metrics, scale_free) if scale_free is not None else (metrics,):
+            self.log_dict(collection.compute(), sync_dist=True)
+            collection.reset()
         loss.reset()
-        metrics.reset()
 
     def setup(self, stage: str) -> None:
         data = getattr(self.trainer, "datamodule", None)

@@ -37,7 +37,6 @@ class Regressor(MLPModule):
         self._parts(optimizer, scheduler)
         self.loss_fn = build_loss(loss)
         self.set_metrics(
-            MetricCollection(
-                {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score(multioutput="uniform_average")}
-            )
+            MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}),
+            scale_free=MetricCollection({"r2": R2Score(multioutput="uniform_average")}),
         )
