@@ -171,6 +171,38 @@ def test_regression_on_a_raw_unit_table_is_near_least_squares(tmp_path: Path) ->
     assert metrics["train/loss"] > 100 and 0.2 < metrics["train/loss"] / metrics["val/loss"] < 5
 
 
+def test_eval_takes_targets_in_the_checkpoints_order_and_its_labels_as_text(tmp_path: Path) -> None:
+    """Targets named in another order than the run's would score each target against another's predictions;
+    labels trained as text (a, 1, 2) match a file whose labels all read as numbers (1, 2)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    regression = tmp_path / "r.csv"
+    table(regression, ["a", "b", "c", "big", "small"], [[*r, 100 * r[0], r[1]] for r in x.tolist()])
+    trained = ["data=file", f"data.path={regression}", "data.target_columns=[big,small]", "trainer.max_epochs=2"]
+    train(compose_config("train", [*trained, *QUIET], tmp_path / "r"))
+    ckpt = f"ckpt_path={tmp_path / 'r' / 'checkpoints' / 'last.ckpt'}"
+    swapped = [*trained[:2], "data.target_columns=[small,big]", ckpt, "logger=none"]
+    (tmp_path / "e1").mkdir()
+    with pytest.raises(ValueError) as error:
+        evaluate(compose_config("eval", swapped, tmp_path / "e1"))
+    assert_names(str(error.value), "data.target_columns", "big", "allowed: null")
+    labels = ["a", "1", "2"] * 40
+    mixed = table(
+        tmp_path / "m.csv", ["a", "b", "c", "kind"], [[*r, k] for r, k in zip(x.tolist(), labels, strict=True)]
+    )
+    numbers = table(
+        tmp_path / "n.csv",
+        ["a", "b", "c", "kind"],
+        [[*r, k] for r, k in zip(x.tolist(), labels, strict=True) if k != "a"],
+    )
+    file = ["data=file", "data.target_columns=[kind]", "task=classification"]
+    train(compose_config("train", [*file, f"data.path={mixed}", "trainer.max_epochs=2", *QUIET], tmp_path / "m"))
+    ckpt = f"ckpt_path={tmp_path / 'm' / 'checkpoints' / 'last.ckpt'}"
+    (tmp_path / "e2").mkdir()
+    metrics = evaluate(compose_config("eval", [*file, f"data.path={numbers}", ckpt, "logger=none"], tmp_path / "e2"))
+    assert 0 <= metrics["test/acc"] <= 1
+
+
 def _r2(pred: np.ndarray, y: np.ndarray) -> float:
     """R² per column in float64, averaged: what test/r2 means."""
     return float(np.mean(1 - ((y - pred) ** 2).sum(axis=0) / ((y - y.mean(axis=0)) ** 2).sum(axis=0)))

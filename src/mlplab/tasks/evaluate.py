@@ -51,10 +51,13 @@ def data_as_trained(cfg: DictConfig, ckpt: dict[str, Any], model: MLPModule) -> 
                 f"{where}: {sizes[dim]} {'features' if dim == 'in_dim' else 'targets'}, where the checkpoint's net "
                 f"takes {dim}={model.hparams[dim]}; allowed: the training run's data (its overrides)"
             )
-    names, used = saved["feature_columns"], getattr(data, "feature_names", None)
-    if names and used and list(used) != list(names):  # data.feature_columns given, in another order
-        raise UserError(f"data.feature_columns: {used}, where the model takes {names}; allowed: null (by name)")
+    for key, attr in (("feature_columns", "feature_names"), ("target_columns", "target_names")):
+        names, used = saved[key], getattr(data, attr, None)
+        if names and used and list(used) != list(names):  # data.<key> given, in another order
+            raise UserError(f"data.{key}: {list(used)}, where the model has {names}; allowed: null (by name)")
     classes, known = sizes.get("classes"), model.hparams.get("classes")
+    if classes is not None and known is not None and all(isinstance(k, str) for k in known):
+        classes = [str(c) for c in classes]  # trained on labels such as a, 1, 2 (text); this file's 1, 2 read as ints
     if classes is not None and known is not None and list(classes) != list(known):
         if unknown := [c for c in classes if c not in known]:
             raise UserError(f"{where}: labels {unknown} the checkpoint's model never saw; allowed: {known}")
