@@ -496,6 +496,12 @@ def test_a_label_column_that_holds_no_labels_is_refused(tmp_path: Path) -> None:
         with pytest.raises(ValueError) as error:
             data.setup("fit")
         assert_names(str(error.value), f"data.path={tmp_path / name}", *names)
+    # An array file's float labels: inf is no class (int64 would turn it into -9223372036854775808).
+    arrays = tmp_path / "inf.npz"
+    np.savez(arrays, x=np.ones((20, 2), dtype=np.float32), y=np.array([0.0, 1.0] * 9 + [np.inf, 1.0]))
+    with pytest.raises(ValueError) as error:
+        FileDataModule(path=str(arrays), task="classification").setup("fit")
+    assert_names(str(error.value), f"data.path={arrays}", "inf", "data row 19", "allowed")
 
 
 def test_a_text_feature_or_a_missing_cell_is_refused_with_the_way_out(tmp_path: Path) -> None:

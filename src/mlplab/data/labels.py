@@ -18,6 +18,11 @@ def class_indices(y: np.ndarray, source: str) -> tuple[np.ndarray, list[int | st
         )
     labels = y.reshape(-1)
     _check_labels(labels, source)
+    if labels.dtype.kind == "f" and not (finite := np.isfinite(labels)).all():  # NaN is refused above
+        raise DataFileError(
+            f"{source}: the label column holds {labels[~finite][0]} in data row {np.flatnonzero(~finite)[0] + 1}; "
+            "allowed: labels that are whole numbers or names"
+        )
     if labels.dtype.kind in "fiu":  # an array file's numbers: whole ones are integer labels
         labels = labels.astype(np.int64)
     else:  # a CSV's text: integers where each reads back as written ("7", not "07" or "7.0"), else names
