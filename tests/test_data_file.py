@@ -3,6 +3,7 @@ and the problem."""
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,9 +91,9 @@ def test_a_start_reads_the_file_once_and_a_changed_file_again(tmp_path: Path, mo
     reads: list[Path] = []
     real = data_file.read_file
 
-    def counted(path: Path, *args: str) -> object:
+    def counted(path: Path, *args: str, **kwargs: Any) -> object:
         reads.append(path)
-        return real(path, *args)
+        return real(path, *args, **kwargs)
 
     monkeypatch.setattr(data_file, "read_file", counted)
     path = write(tmp_path / "t.csv", "a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(30)))

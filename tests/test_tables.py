@@ -18,7 +18,7 @@ from mlplab.data.file import FileDataModule
 from mlplab.model.regressor import Regressor
 from mlplab.run.checkpoints import load_checkpoint
 from mlplab.tasks.evaluate import evaluate
-from mlplab.tasks.predict import predict, write_outputs
+from mlplab.tasks.predict import predict, read_inputs, write_outputs
 from mlplab.tasks.train import build_model, train
 
 DATASETS = Path(__file__).resolve().parents[1] / "src" / "mlplab" / "datasets"
@@ -439,6 +439,19 @@ def test_a_first_row_is_the_header_only_where_it_names_columns_of_numbers(tmp_pa
     with pytest.raises(ValueError) as error:
         FileDataModule(path=str(twice), target_columns=["y"]).setup("fit")
     assert_names(str(error.value), f"data.path={twice}", "'a' twice")
+
+
+def test_a_header_of_numbers_is_the_header_where_the_columns_are_named(tmp_path: Path) -> None:
+    """pandas writes a frame's default column names as 0,1,2: numbers to a sniffer, names to the user who says
+    data.target_columns=[label]; predict knows the checkpoint's feature names the same way."""
+    rows = [[i % 7, i % 5, i % 3, "yes" if i % 2 else "no"] for i in range(40)]
+    path = table(tmp_path / "pandas.csv", ["0", "1", "2", "label"], rows)
+    data = FileDataModule(path=str(path), target_columns=["label"], task="classification")
+    data.setup("fit")
+    assert data.classes == ["no", "yes"] and sum(len(s.x) for s in data.splits.values()) == 40
+    features = table(tmp_path / "features.csv", ["2", "0", "1"], [[r[2], r[0], r[1]] for r in rows])
+    x = read_inputs(features, 3, names=["0", "1", "2"])
+    assert x.shape == (40, 3) and x[:, 0].tolist() == [float(r[0]) for r in rows]  # by name, every row
 
 
 @pytest.mark.parametrize("sep", [",", ";", "\t"])

@@ -95,7 +95,8 @@ class FileDataModule(TensorDataModule):
         if version is not None and (read := _handed_over.pop(version, None)) is not None:
             self.__dict__.update(read[1])
             return read[0]
-        contents = read_file(self.path, "data.path", self.x_key, self.y_key)
+        named = [str(c) for c in [*(self.feature_columns or []), *(self.target_columns or [])] if _is_name(c)]
+        contents = read_file(self.path, "data.path", self.x_key, self.y_key, names=named)
         if contents.y is None:
             x, y = self._split_table(np.asarray(contents.x), contents.header)
         elif named := [k for k in ("feature_columns", "target_columns") if any(map(_is_name, getattr(self, k) or []))]:

@@ -8,6 +8,7 @@ import json
 import pickle
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,9 @@ class Contents:
     header: list[str] | None  # a CSV's column names
 
 
-def read_file(path: Path, key: str, x_key: str = "x", y_key: str = "y") -> Contents:
-    """What ``path`` holds; ``key`` names the setting it came from in every error."""
+def read_file(path: Path, key: str, x_key: str = "x", y_key: str = "y", names: Sequence[str] = ()) -> Contents:
+    """What ``path`` holds; ``key`` names the setting it came from in every error. ``names``: column names the
+    caller expects; a first row that holds them all is the header, even where it reads as numbers ("0,1,2,y")."""
     where = f"{key}={path}"
     if path.suffix not in FORMATS:
         raise DataFileError(f"{where}: unsupported format {path.suffix!r}; allowed: {', '.join(FORMATS)}")
@@ -47,7 +49,7 @@ def read_file(path: Path, key: str, x_key: str = "x", y_key: str = "y") -> Conte
         raise DataFileError(f"{where}: the file is empty")
     try:
         if path.suffix in TEXT_FORMATS:
-            return _read_delimited(path, where)
+            return _read_delimited(path, where, names)
         if path.suffix in (".npy", ".npz"):
             return _read_numpy(path, where, x_key, y_key)
         return _read_torch(path, where, x_key, y_key)
@@ -63,7 +65,7 @@ def read_file(path: Path, key: str, x_key: str = "x", y_key: str = "y") -> Conte
         raise DataFileError(f"{where}: cannot read it as {path.suffix} ({detail})") from None
 
 
-def _read_delimited(path: Path, where: str) -> Contents:
+def _read_delimited(path: Path, where: str, names: Sequence[str] = ()) -> Contents:
     with path.open(newline="", encoding="utf-8-sig") as f:  # utf-8-sig: drops the BOM that Excel writes
         first = f.readline()
         f.seek(0)
@@ -75,7 +77,7 @@ def _read_delimited(path: Path, where: str) -> Contents:
     if not rows:
         raise DataFileError(f"{where}: the file is empty")
     header = None
-    if _is_header(rows):
+    if _is_header(rows) or (names and set(names) <= set(rows[0])):
         header, rows = rows[0], rows[1:]
         if twice := next((name for i, name in enumerate(header) if name in header[:i]), None):
             raise DataFileError(f"{where}: the header names column {twice!r} twice; allowed: distinct column names")

@@ -21,7 +21,7 @@ OUTPUT_FORMATS = (".csv", ".npy", ".pt")
 def read_inputs(path: Path, in_dim: int, names: list[str] | None = None) -> Tensor:
     """The samples in ``path`` as float32 ``(n, in_dim)``. A CSV with a header gives the checkpoint's feature
     columns by name (any order; other columns, such as the target, are ignored)."""
-    contents = read_file(path, "input")
+    contents = read_file(path, "input", names=names or ())
     array = np.asarray(contents.x)
     if names and contents.header:
         missing = [n for n in names if n not in contents.header]
