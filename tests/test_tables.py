@@ -441,6 +441,16 @@ def test_a_first_row_is_the_header_only_where_it_names_columns_of_numbers(tmp_pa
     assert_names(str(error.value), f"data.path={twice}", "'a' twice")
 
 
+def test_a_column_finer_than_float32_at_its_size_is_refused(tmp_path: Path) -> None:
+    """1e9 + 100 * noise reaches a float32 net as a few values 64 apart: no standardizing brings it back."""
+    rng = np.random.default_rng(0)
+    rows = [[a, 1e9 + 100 * b] for a, b in rng.normal(size=(40, 2)).tolist()]
+    path = table(tmp_path / "far.csv", ["a", "y"], rows)
+    with pytest.raises(ValueError) as error:
+        FileDataModule(path=str(path), target_columns=["y"]).setup("fit")
+    assert_names(str(error.value), f"data.path={path}", "targets", "float32", "allowed", "offset")
+
+
 def test_a_header_of_numbers_is_the_header_where_the_columns_are_named(tmp_path: Path) -> None:
     """pandas writes a frame's default column names as 0,1,2: numbers to a sniffer, names to the user who says
     data.target_columns=[label]; predict knows the checkpoint's feature names the same way."""

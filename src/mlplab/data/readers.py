@@ -194,3 +194,13 @@ def check_values(where: str, name: str, a: np.ndarray) -> None:
         raise DataFileError(
             f"{where}: {name} hold NaN or inf (first at sample {row}, counting from 0); drop or fill those samples"
         )
+    # float32 (what the net computes in) keeps about 7 digits: a column that varies by less than a millionth
+    # of its size (1e9 + 100 * noise) would reach the net as a few distinct values, whatever standardizes it.
+    table = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
+    mean, std = table.mean(axis=0), table.std(axis=0)
+    if (lost := np.flatnonzero((std > 0) & (std < 1e-6 * np.abs(mean)))).size:
+        col = int(lost[0])
+        raise DataFileError(
+            f"{where}: {name} column {col} varies by {std[col]:.3g} around {mean[col]:.7g}, finer than float32 "
+            f"tells apart at that size; allowed: the column less an offset (e.g. minus {mean[col]:.3g})"
+        )
