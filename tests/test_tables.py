@@ -419,6 +419,21 @@ def test_predictions_write_labels_as_the_file_did(tmp_path: Path) -> None:
     assert data.classes == ["12345678901234567890", "12345678901234567891"]
 
 
+def test_probabilities_never_write_over_the_label_column(tmp_path: Path) -> None:
+    """A label column named p_yes, with a class yes: its probability column would take the labels' place."""
+    rows = [[i % 7, "yes" if i % 2 else "no"] for i in range(40)]
+    path = table(tmp_path / "t.csv", ["a", "p_yes"], rows)
+    file = ["data=file", f"data.path={path}", "data.target_columns=[p_yes]", "task=classification"]
+    train(compose_config("train", [*file, "trainer.max_epochs=1", *QUIET], tmp_path / "run"))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    args = [f"ckpt_path={ckpt}", f"input={path}", f"output={tmp_path / 'p.csv'}"]
+    with pytest.raises(ValueError) as error:
+        predict(tool_cfg("predict", *args, "probabilities=true"))
+    assert_names(str(error.value), "probabilities=true", "p_yes", "allowed")
+    predict(tool_cfg("predict", *args))
+    assert (tmp_path / "p.csv").read_text().splitlines()[0] == "p_yes"
+
+
 def test_a_first_row_is_the_header_only_where_it_names_columns_of_numbers(tmp_path: Path) -> None:
     """As csv.Sniffer judges it: a file without a header keeps its first row, even with a text label in it."""
     rows = [[i / 10, (i * 7) % 5, ["lo", "hi"][i % 2]] for i in range(30)]

@@ -130,5 +130,10 @@ def _columns(model: MLPModule, ckpt: dict[str, Any], out: Tensor, probabilities:
     columns = {(names or ["label"])[0]: labels}
     if probabilities:
         p = out.softmax(dim=1).numpy()
-        columns.update({f"p_{c}": p[:, i] for i, c in enumerate(classes)})
+        if (label := next(iter(columns))) in (named := [f"p_{c}" for c in classes]):  # the labels would be lost
+            raise UserError(
+                f"probabilities=true: the label column {label!r} has the name of a class's probability column; "
+                "allowed: probabilities=false"
+            )
+        columns.update({name: p[:, i] for i, name in enumerate(named)})
     return columns
