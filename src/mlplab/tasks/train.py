@@ -48,7 +48,7 @@ def make_trainer(
         # Validation off: no val metric to stop early by or to pick a best checkpoint with (Lightning would
         # warn at every save, and EarlyStopping raise); last.ckpt is the run's checkpoint, and it is tested.
         callbacks = [c for c in callbacks if not isinstance(c, EarlyStopping)]
-        for checkpoint in (c for c in callbacks if isinstance(c, ModelCheckpoint)):
+        for checkpoint in (c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor is not None):
             checkpoint.monitor, checkpoint.save_top_k = None, 0
     if cfg.trainer.get("profiler") is None:
         # Lightning's default records nothing either, through a context manager per hook call.
