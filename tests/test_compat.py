@@ -34,6 +34,20 @@ def test_the_trainer_still_keeps_use_distributed_sampler_on_its_accelerator_conn
     assert compat_lightning.uses_distributed_sampler(trainer) is False
 
 
+def fit_two_steps(model: L.LightningModule, tmp_path) -> L.Trainer:
+    """One epoch of two one-sample batches through a plain Trainer; the trainer, for what it kept."""
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 1)), batch_size=1))
+    return trainer
+
+
 @pytest.mark.filterwarnings("ignore:.*LeafSpec.*")  # Lightning 2.6's own use of torch's deprecated LeafSpec
 def test_lightnings_loop_progress_keys_are_the_ones_the_epoch_end_fix_edits(tmp_path) -> None:
     class Tiny(L.LightningModule):
@@ -47,15 +61,7 @@ def test_lightnings_loop_progress_keys_are_the_ones_the_epoch_end_fix_edits(tmp_
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    trainer = L.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(Tiny(), torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 1)), batch_size=1))
+    trainer = fit_two_steps(Tiny(), tmp_path)
     loops = trainer._checkpoint_connector.dump_checkpoint()["loops"]
     fit = loops["fit_loop"]
     for progress in (fit["epoch_loop.batch_progress"], fit["epoch_progress"]):
@@ -113,15 +119,7 @@ def test_lightning_still_names_the_running_hook_in_current_fx_name(tmp_path) -> 
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
     model = Tiny()
-    trainer = L.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(model, torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(2, 1)), batch_size=1))
+    fit_two_steps(model, tmp_path)
     assert seen == ["configure_optimizers", "training_step", "training_step"]
     assert "_current_fx_name" in vars(model) and model._current_fx_name is None  # put back after each hook
     assert list(model.state_dict()) == ["layer.weight", "layer.bias"]
