@@ -28,15 +28,21 @@ def main(num_samples: int, output_dir: Path) -> dict[str, int]:
 
 def memory_case(big: int, small: int, tmp: Path) -> dict[str, float]:
     """Peak RSS of a run at ``big`` samples minus one at ``small``, against the data tensors' bytes."""
-    results = []
-    for n in (small, big):
-        out = subprocess.run(
+    # Side by side: each process reports its own peak, which the other does not change.
+    procs = [
+        subprocess.Popen(
             [sys.executable, "-m", "mlplab.bench.memory", str(n), str(tmp / f"mem{n}")],
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
-            check=True,
         )
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        for n in (small, big)
+    ]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args, out)
+        results.append(json.loads(out.strip().splitlines()[-1]))
     extra = results[1]["peak_rss"] - results[0]["peak_rss"]
     data = results[1]["data_bytes"]
     return {
