@@ -114,6 +114,34 @@ def test_too_few_samples_for_the_splits_stop_the_data_setup(override: str, tmp_p
     assert_names(str(error.value), *TOO_FEW[override])
 
 
+# (key, value as YAML or a Python caller gives it, whether the class that declares the key takes it)
+STRICT_VALUES = [
+    ("batch_size", 8, True),
+    ("batch_size", None, True),  # null: one batch of everything
+    ("batch_size", "8", False),  # no "8" for 8
+    ("batch_size", True, False),  # no true for 1
+    ("batch_size", 0, False),
+    ("val_fraction", 1, True),  # an int where a float is declared
+    ("val_fraction", float("nan"), False),
+    ("on_device", 1, False),
+    ("on_device", "auto", True),
+    ("task", "regresion", False),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "taken"), STRICT_VALUES, ids=[f"{k}={v!r}" for k, v, _ in STRICT_VALUES])
+def test_a_class_takes_only_what_its_signature_declares(key: str, value: object, taken: bool) -> None:
+    """The rule is the annotation (mlplab.rules): the same check runs when Hydra builds the class from Python."""
+    from mlplab.data.synthetic import SyntheticDataModule
+
+    if taken:
+        SyntheticDataModule(**{key: value})  # type: ignore[arg-type]
+    else:
+        with pytest.raises(UserError) as error:
+            SyntheticDataModule(**{key: value})  # type: ignore[arg-type]
+        assert_names(str(error.value), f"data.{key}=", "allowed")
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

@@ -1,103 +1,71 @@
-"""Allowed config values, declared once in a signature (``batch_size: Annotated[int | None, POSITIVE]``),
-checked before a run (:mod:`mlplab.config.schema`) and by :func:`checked`; the error line comes from it too."""
+"""Allowed config values, declared once in a signature with pydantic's types (``batch_size: Positive | None``),
+checked before a run (:mod:`mlplab.config.schema`) and as a class is made (:func:`checked`). The error line's
+"allowed" is pydantic's own words for the type, or the words a :func:`rule` gives."""
 
 import functools
 import inspect
-import math
-import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
+
+from omegaconf import Container, OmegaConf
+from pydantic import ConfigDict, TypeAdapter, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
 from mlplab.errors import UserError
 
 F = TypeVar("F", bound=Callable[..., Any])
+# A config value is what YAML wrote: no "5" for 5, no true for 1, no inf. A class (torch's Tensor) means isinstance.
+STRICT = ConfigDict(strict=True, allow_inf_nan=False, arbitrary_types_allowed=True)
 
 
-@dataclass(frozen=True)
-class Rule:
-    """A test of one value and the words for what passes it."""
+def rule(allowed: str, test: Callable[[Any], bool] = lambda v: True) -> WrapValidator:
+    """What a value must be beyond its type (``test``), in words that also stand for the type's own
+    (pydantic's "a valid integer")."""
 
-    test: Callable[[Any], bool]
-    allowed: str
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            value = handler(value)
+        except ValidationError:
+            raise ValueError(allowed) from None
+        if not test(value):
+            raise ValueError(allowed)
+        return value
 
-
-def is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-POSITIVE = Rule(lambda v: is_int(v) and v >= 1, "a positive integer")
-NON_NEGATIVE = Rule(lambda v: is_number(v) and v >= 0, "a number >= 0")
-FRACTION = Rule(lambda v: is_number(v) and 0 <= v <= 1, "a number from 0 to 1")
-Positive = Annotated[int, POSITIVE]
+    return WrapValidator(check)
 
 
-def one_of(*values: Any) -> Rule:
-    """Exactly these values (``True`` is not ``1``), listed as YAML writes them."""
-    shown = ", ".join(str(v).lower() if isinstance(v, bool) else str(v) for v in values)
-    return Rule(lambda v: any(v == x and type(v) is type(x) for x in values), shown)
+Positive = Annotated[int, rule("a positive integer", lambda v: v >= 1)]
+NonNegative = Annotated[float, rule("a number >= 0", lambda v: v >= 0)]
+Fraction = Annotated[float, rule("a number from 0 to 1", lambda v: 0 <= v <= 1)]
 
 
-# Plain config values per type; a type not here (Path, a class) takes anything.
-_TYPES: dict[Any, Callable[[Any], bool]] = {
-    type(None): lambda v: v is None,
-    bool: lambda v: isinstance(v, bool),
-    int: is_int,
-    float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    str: lambda v: isinstance(v, str),
-}
-
-
-def _split(hint: Any) -> tuple[Any, list[Rule]]:
-    """``Annotated[T, rule, …]`` as ``(T, [rule, …])``; any other hint with no rules."""
-    if typing.get_origin(hint) is not Annotated:
-        return hint, []
-    base, *extras = typing.get_args(hint)
-    return base, [r for r in extras if isinstance(r, Rule)]
-
-
-def _union(hint: Any) -> tuple[Any, ...]:
-    return typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
-
-
-def matches(value: Any, hint: Any) -> bool:
-    """Whether a plain config value fits ``hint``, and its rules unless it is an allowed null."""
-    base, rules = _split(hint)
-    origin = typing.get_origin(base) or base
-    if _union(base):
-        fits = any(matches(value, h) for h in _union(base))
-    elif origin is typing.Literal:
-        fits = value in typing.get_args(base)
-    elif origin in _TYPES:
-        fits = _TYPES[origin](value)
-    elif inspect.isclass(origin) and issubclass(origin, (Sequence, Mapping)):  # OmegaConf's containers too
-        fits = isinstance(value, Mapping if issubclass(origin, Mapping) else Sequence) and not isinstance(value, str)
-    else:
-        fits = True
-    return fits and (value is None or all(rule.test(value) for rule in rules))
-
-
-def describe(hint: Any) -> str:
-    """What ``hint`` allows, in words: its rules' own, else its values and types (``'a', 'b' or int or null``)."""
-    base, rules = _split(hint)
-    if rules:
-        text = " and ".join(r.allowed for r in rules)
-        return f"{text}, or null" if "null" not in text and type(None) in _union(base) else text
-    if _union(base):
-        return " or ".join(dict.fromkeys(describe(h) for h in _union(base)))
-    if typing.get_origin(base) is typing.Literal:
-        return ", ".join(repr(v) for v in typing.get_args(base))
-    return "null" if base is type(None) else getattr(base, "__name__", str(base).replace("typing.", ""))
+@functools.cache
+def _adapter(hint: Any) -> TypeAdapter[Any] | None:
+    try:
+        return TypeAdapter(hint, config=STRICT)
+    except Exception:  # a hint pydantic cannot build a check for (a string forward reference): it takes anything
+        return None
 
 
 def invalid(key: str, value: Any, hint: Any) -> UserError | None:
     """The error for ``key=value`` where ``hint`` declares what is allowed, or None if it fits."""
-    return None if matches(value, hint) else UserError(f"{key}={value!r} is invalid; allowed: {describe(hint)}")
+    plain = OmegaConf.to_container(value, resolve=True) if isinstance(value, Container) else value
+    try:
+        adapter = _adapter(hint)
+    except TypeError:  # an unhashable hint
+        adapter = _adapter.__wrapped__(hint)
+    if adapter is None:
+        return None
+    try:
+        adapter.validate_python(plain)
+    except ValidationError as e:
+        # Of a union's members, those whose type the value has say more than the others' "a valid string".
+        errors = [d for d in e.errors() if not d["type"].endswith(("_type", "instance_of", "literal_error"))]
+        said = (d["msg"].removeprefix("Value error, ").removeprefix("Input should be ") for d in errors or e.errors())
+        words = " or ".join(dict.fromkeys(said))
+        null = value is not None and "null" not in words and not invalid(key, None, hint)
+        return UserError(f"{key}={value!r} is invalid; allowed: {words}{', or null' * null}")
+    return None
 
 
 def type_hints(fn: Callable[..., Any]) -> dict[str, Any]:

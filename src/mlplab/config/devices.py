@@ -4,7 +4,6 @@ import os
 from typing import Any
 
 from mlplab.errors import UserError
-from mlplab.rules import is_int
 
 
 def check_devices(trainer: dict[str, Any]) -> None:
@@ -25,7 +24,7 @@ def check_devices(trainer: dict[str, Any]) -> None:
     have, what = (gpus, "GPU(s)") if on_gpu else (os.cpu_count() or 1, "CPUs" + " and no GPU" * (not gpus))
     devices = trainer.get("devices", "auto")
     # Lightning takes -1 (all) and lists of indices for GPUs; on CPU only a count of processes.
-    if (is_int(devices) and (devices == 0 or devices < -1)) or (
+    if (isinstance(devices, int) and not isinstance(devices, bool) and (devices == 0 or devices < -1)) or (
         not on_gpu and (devices == -1 or isinstance(devices, list))
     ):
         raise UserError(
@@ -44,7 +43,7 @@ def _check_launcher(trainer: dict[str, Any], wanted: int | None) -> None:
         # Lightning alone would wait for the other nodes' processes until the strategy's timeout (10 min).
         nodes = trainer.get("num_nodes", 1)
         launched = any(k in os.environ for k in ("SLURM_NTASKS", "NODE_RANK", "MASTER_ADDR"))
-        if is_int(nodes) and nodes > 1 and not launched:
+        if isinstance(nodes, int) and nodes > 1 and not launched:
             raise UserError(
                 f"trainer.num_nodes={nodes}: nothing started this run's other nodes; allowed: 1, or a launch "
                 f"by torchrun --nnodes={nodes} or SLURM (docs/distributed.md)"

@@ -2,77 +2,77 @@
 is allowed. Rules of mlplab's classes are in their signatures (:mod:`mlplab.rules`), torch's and Lightning's here."""
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from mlplab.config.devices import check_devices
 from mlplab.config.target_signature import check_target_node
-from mlplab.data.splits import resolve_fractions
 from mlplab.errors import UserError, needs_a_value
-from mlplab.rules import NON_NEGATIVE, POSITIVE, Rule, invalid, is_number, one_of, type_hints
+from mlplab.rules import NonNegative, Positive, invalid, rule, type_hints
 
 
 class RunRules:
     """Top-level keys of conf/train.yaml and conf/eval.yaml."""
 
-    seed: Annotated[int | None, Rule(lambda v: 0 <= v < 2**32, "an integer from 0 to 4294967295, or null")]
-    ckpt_path: Annotated[str | None, Rule(lambda v: True, "null, last, or a path to a .ckpt file")]
+    seed: Annotated[int, rule("an integer from 0 to 4294967295", lambda v: 0 <= v < 2**32)] | None
+    ckpt_path: str | None
     # A folder under logs/: empty would put runs straight in logs/runs/, beside every task's folder.
-    task_name: Annotated[str, Rule(lambda v: v.strip() not in ("", ".", "..") and "/" not in v, "a name without '/'")]
+    task_name: Annotated[str, rule("a name without '/'", lambda v: v.strip() not in ("", ".", "..") and "/" not in v)]
     train: bool
     test: bool
-    model_summary_depth: Annotated[int, Rule(lambda v: v >= -1, "-1 (all), 0 (none) or a depth")]
+    model_summary_depth: Annotated[int, rule("-1 (all), 0 (none) or a depth", lambda v: v >= -1)]
 
 
 class OptimizerRules:
     """conf/optimizer/: torch.optim's classes take any float."""
 
-    lr: Annotated[float, Rule(lambda v: is_number(v) and v > 0, "a positive number, e.g. 0.01")]
-    momentum: Annotated[float, Rule(lambda v: is_number(v) and 0 <= v < 1, "a number from 0 up to (not incl.) 1")]
-    weight_decay: Annotated[float, NON_NEGATIVE]
+    lr: Annotated[float, rule("a positive number, e.g. 0.01", lambda v: v > 0)]
+    momentum: Annotated[float, rule("a number from 0 up to (not incl.) 1", lambda v: 0 <= v < 1)]
+    weight_decay: NonNegative
 
 
 class SchedulerRules:
     """conf/scheduler/: torch checks none of these; 0 steps divides by zero at the first epoch's end."""
 
-    step_size: Annotated[int, POSITIVE]
-    T_max: Annotated[int, POSITIVE]
-    gamma: Annotated[float, Rule(lambda v: is_number(v) and v > 0, "a positive number (the lr's factor)")]
-    eta_min: Annotated[float, NON_NEGATIVE]
+    step_size: Positive
+    T_max: Positive
+    gamma: Annotated[float, rule("a positive number (the lr's factor)", lambda v: v > 0)]
+    eta_min: NonNegative
 
 
 class TrainerRules:
     """conf/trainer/: Lightning checks some of these only mid-run, or not at all."""
 
-    max_epochs: Annotated[int | None, Rule(lambda v: v >= 1 or v == -1, "a positive integer, or -1 for no limit")]
-    num_nodes: Annotated[int, POSITIVE]
-    check_val_every_n_epoch: Annotated[int | None, POSITIVE]
-    log_every_n_steps: Annotated[int, POSITIVE]
-    accumulate_grad_batches: Annotated[int, POSITIVE]
-    gradient_clip_val: Annotated[float | None, NON_NEGATIVE]
-    val_check_interval: Annotated[
-        float | str | dict | None,
-        Rule(
-            lambda v: not is_number(v) or v > 0, "a fraction of an epoch, a number of steps, or a time ('00:00:05:00')"
-        ),
-    ]
+    max_epochs: Annotated[int, rule("a positive integer, or -1 for no limit", lambda v: v >= 1 or v == -1)] | None
+    num_nodes: Positive
+    check_val_every_n_epoch: Positive | None
+    log_every_n_steps: Positive
+    accumulate_grad_batches: Positive
+    gradient_clip_val: NonNegative | None
+    val_check_interval: (
+        Annotated[float, rule("a fraction of an epoch, a number of steps, or a time ('00:00:05:00')", lambda v: v > 0)]
+        | str
+        | dict[str, int]
+        | None
+    )
     # Lightning's multiprocessing launcher hands back only the weights: the run's epoch, step and checkpoint
     # state would be lost in the process that reports them. A strategy's node holds its start_method.
     strategy: Annotated[
-        Any, Rule(lambda v: not re.search("spawn|fork|notebook", str(v)), "auto, ddp, …; not ddp_spawn/fork/notebook")
+        str | dict[str, Any],
+        rule("auto, ddp, …; not ddp_spawn/fork/notebook", lambda v: not re.search("spawn|fork|notebook", str(v))),
     ]
     # mlplab's data modules give each process its share themselves.
-    use_distributed_sampler: Annotated[bool, Rule(lambda v: v is False, "false")]
+    use_distributed_sampler: Annotated[bool, rule("false", lambda v: v is False)]
 
 
 class TuneRules:
     """conf/tune.yaml (scripts/tune.py): Optuna takes a count of trials, the workers are processes."""
 
-    n_trials: Annotated[int, POSITIVE]
-    workers: Annotated[int, POSITIVE]
-    launcher: Annotated[str, one_of("local", "slurm", "slurm_local")]
+    n_trials: Positive
+    workers: Positive
+    launcher: Literal["local", "slurm", "slurm_local"]
 
 
 GROUP_RULES: dict[str, type] = {
@@ -110,10 +110,12 @@ def _check_group_rules(tree: dict[str, Any]) -> None:
 
 def _check_data(tree: dict[str, Any]) -> None:
     """Rules across keys, what the run needs of the data; the data's own rules are checked as it is set up."""
+    from mlplab.data.splits import resolve_fractions  # imports torch: the torch-free rules have passed by now
+
     data: Any = tree.get("data")
     model = tree.get("model")
     raw = [data.get(f"{s}_fraction") for s in ("train", "val", "test")] if isinstance(data, dict) else [""]
-    if isinstance(data, dict) and all(f is None or is_number(f) for f in raw):
+    if isinstance(data, dict) and not any(invalid("", f, float | None) for f in raw):
         fractions = resolve_fractions(*raw)
         if tree.get("train") and fractions[1] == 0:  # val/loss picks the best checkpoint
             raise UserError("data.val_fraction=0: training needs a val split; allowed: a fraction above 0")

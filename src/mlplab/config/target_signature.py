@@ -17,7 +17,8 @@ KWARGS_OF = {"lightning.pytorch.loggers.TensorBoardLogger": "torch.utils.tensorb
 
 
 def accepted_params(target: Any) -> tuple[dict[str, Any], bool]:
-    """Parameter name -> type hint (or None), following ``**kwargs`` up a class's bases; and "takes any"."""
+    """Parameter name -> type hint (Any where none resolves), following ``**kwargs`` up a class's bases;
+    and "takes any"."""
     out: dict[str, Any] = {}
     for fn in (
         [c.__dict__["__init__"] for c in target.__mro__ if "__init__" in c.__dict__]
@@ -33,7 +34,7 @@ def accepted_params(target: Any) -> tuple[dict[str, Any], bool]:
         hints = type_hints(fn)
         for p in params:
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self":
-                out.setdefault(p.name, hints.get(p.name))
+                out.setdefault(p.name, hints.get(p.name, Any))
         if all(p.kind != p.VAR_KEYWORD for p in params):
             return out, False
     return out, True
@@ -59,5 +60,6 @@ def check_target_node(key: str, node: Mapping[str, Any]) -> None:
                 f"{key}.{name}={value!r}: not a setting of {path}; {hint}allowed: {', '.join(sorted(params))} "
                 f"(or leave it out: ~{key}.{name})"
             )
-        if name in params and (error := invalid(f"{key}.{name}", value, params[name])):
+        nested = isinstance(value, dict) and "_target_" in value  # Hydra makes it first; its own node is checked
+        if name in params and not nested and (error := invalid(f"{key}.{name}", value, params[name])):
             raise error

@@ -3,7 +3,7 @@
 
 import warnings
 from abc import abstractmethod
-from typing import Annotated
+from typing import Annotated, Literal
 
 import lightning as L
 import torch
@@ -15,14 +15,13 @@ from mlplab.compat.lightning import uses_distributed_sampler
 from mlplab.data.batching import BatchIndexSampler, TensorPairDataset, rank_and_world
 from mlplab.data.resumable import GatheringDataLoader, ResumableDataLoader
 from mlplab.data.splits import check_one_batch, check_split_sizes, resolve_fractions, split_groups, split_sizes
-from mlplab.rules import FRACTION, Rule, checked, is_int, one_of
+from mlplab.rules import Fraction, checked, rule
 
 # Batches are gathers from in-memory tensors: worker processes would only add IPC cost.
 warnings.filterwarnings("ignore", message=r".*does not have many workers.*", category=PossibleUserWarning)
 
-TASKS = ("regression", "classification")
-BATCH = Rule(lambda v: is_int(v) and v >= 1, "a positive integer, or null for full batch")
-EVAL_BATCH = Rule(BATCH.test, "a positive integer, or null for data.batch_size")
+Batch = Annotated[int, rule("a positive integer, or null for full batch", lambda v: v >= 1)]
+EvalBatch = Annotated[int, rule("a positive integer, or null for data.batch_size", lambda v: v >= 1)]
 
 
 class TensorDataModule(L.LightningDataModule):
@@ -31,16 +30,16 @@ class TensorDataModule(L.LightningDataModule):
     @checked("data")
     def __init__(
         self,
-        batch_size: Annotated[int | None, BATCH] = 32,
-        eval_batch_size: Annotated[int | None, EVAL_BATCH] = None,
-        train_fraction: Annotated[float | None, Rule(lambda v: 0 < v <= 1, "a number above 0, up to 1")] = None,
-        val_fraction: Annotated[float | None, FRACTION] = None,
-        test_fraction: Annotated[float | None, FRACTION] = None,
+        batch_size: Batch | None = 32,
+        eval_batch_size: EvalBatch | None = None,
+        train_fraction: Annotated[float, rule("a number above 0, up to 1", lambda v: 0 < v <= 1)] | None = None,
+        val_fraction: Fraction | None = None,
+        test_fraction: Fraction | None = None,
         shuffle: bool = True,
         drop_last: bool = False,
         split_seed: int = 0,
-        on_device: Annotated[bool | str, one_of(True, False, "auto")] = "auto",
-        task: Annotated[str, one_of(*TASKS)] = "regression",
+        on_device: bool | Literal["auto"] = "auto",
+        task: Literal["regression", "classification"] = "regression",
         standardize: bool = False,
     ) -> None:
         super().__init__()

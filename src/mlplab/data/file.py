@@ -6,7 +6,6 @@ features and the next out_dim the targets).
 """
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -19,10 +18,10 @@ from torch import Tensor
 from mlplab.data.base import TensorDataModule
 from mlplab.data.labels import class_indices
 from mlplab.data.readers import DataFileError, check_values, numeric, read_file
-from mlplab.rules import Positive, Rule, checked
+from mlplab.rules import Positive, checked, rule
 
 Column = int | str
-Columns = Annotated[Sequence[Column] | Column | None, Rule(lambda v: True, "a column name or index, or a list of them")]
+Columns = Annotated[list[Column] | Column, rule("a column name or index, or a list of them")] | None
 _sizes_read: dict[str, dict[str, object]] = {}  # file_sizes' answers, by data config and file version
 # What file_sizes' data module read, for the run's own data module, which reads the same file next: each start
 # then reads a file once (a 200k-row CSV: 1.7 s). Taken by the first load that matches; one entry at most.
@@ -56,7 +55,7 @@ def _is_name(column: Column) -> bool:
     return isinstance(column, str)
 
 
-def _column_list(columns: Sequence[Column] | Column | None) -> list[Column] | None:
+def _column_list(columns: Columns) -> list[Column] | None:
     """One name or index means a list of it: ``data.target_columns=price`` as ``[price]``."""
     return None if columns is None else [columns] if isinstance(columns, (str, int)) else list(columns)
 

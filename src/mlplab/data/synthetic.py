@@ -1,12 +1,10 @@
 """Seeded synthetic ``x_data``/``y_data``: N(0, 1) inputs through a fixed random teacher, plus noise."""
 
-from typing import Annotated
-
 import torch
 from torch import Tensor
 
 from mlplab.data.base import TensorDataModule
-from mlplab.rules import NON_NEGATIVE, Positive, checked
+from mlplab.rules import NonNegative, Positive, checked
 
 # Rows generated at a time: bounds the temporaries (the teacher's hidden layer is 4x wider than x). At
 # 1 << 18 rows (16 MB blocks) ~60 MB of them stayed resident after a 10M-sample setup (the allocator
@@ -32,7 +30,7 @@ class SyntheticDataModule(TensorDataModule):
         num_samples: Positive = 1000,
         in_dim: Positive = 4,
         out_dim: Positive = 4,
-        noise_std: Annotated[float, NON_NEGATIVE] = 0.1,
+        noise_std: NonNegative = 0.1,
         seed: int = 42,
         **kwargs: object,
     ) -> None:

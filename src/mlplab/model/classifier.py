@@ -1,16 +1,16 @@
 """Classification: the same net gives one logit per class, trained with cross entropy on class indices."""
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Literal
 
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from mlplab.model.mlp_module import COMPILE_MODES, MLPModule, OptimizerFactory, SchedulerFactory
-from mlplab.rules import Positive, Rule, checked, is_int, one_of
+from mlplab.model.mlp_module import CompileMode, MLPModule, OptimizerFactory, SchedulerFactory
+from mlplab.rules import Positive, checked, rule
 
-AT_LEAST_TWO = Rule(lambda v: is_int(v) and v >= 2, "an integer >= 2 (the number of classes)")
+ClassCount = Annotated[int, rule("an integer >= 2 (the number of classes)", lambda v: v >= 2)]
 
 
 class Classifier(MLPModule):
@@ -22,13 +22,13 @@ class Classifier(MLPModule):
         self,
         in_dim: Positive | None = None,
         hidden_dim: Positive = 10,
-        out_dim: Annotated[int | None, AT_LEAST_TWO] = None,
+        out_dim: ClassCount | None = None,
         classes: Sequence[int | str] | None = None,
-        loss: Annotated[str, one_of("cross_entropy")] = "cross_entropy",
+        loss: Literal["cross_entropy"] = "cross_entropy",
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         standardize: bool = False,
-        compile: Annotated[str | None, one_of(*COMPILE_MODES)] = None,
+        compile: CompileMode | None = None,
     ) -> None:
         super().__init__()
         # Plain values, not OmegaConf's list: the checkpoint must load weights-only.

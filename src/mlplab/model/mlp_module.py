@@ -1,7 +1,7 @@
 """What both tasks' LightningModules share: the seed's Net, its optimizer, standardization, sizes from the data."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -19,7 +19,7 @@ OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 Batch = tuple[Tensor, Tensor]
 # torch.compile's modes; "reduce-overhead" captures the step in CUDA graphs on a GPU.
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 
 
 class MLPModule(PlainHookName):

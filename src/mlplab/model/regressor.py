@@ -1,12 +1,10 @@
 """The tutorial's training, cut into Lightning's hooks: the net, the loss, one step, and the metrics."""
 
-from typing import Annotated
-
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
-from mlplab.model.losses import LOSSES, build_loss
-from mlplab.model.mlp_module import COMPILE_MODES, MLPModule, OptimizerFactory, SchedulerFactory
-from mlplab.rules import Positive, checked, one_of
+from mlplab.model.losses import LossName, build_loss
+from mlplab.model.mlp_module import CompileMode, MLPModule, OptimizerFactory, SchedulerFactory
+from mlplab.rules import Positive, checked
 
 
 class Regressor(MLPModule):
@@ -25,11 +23,11 @@ class Regressor(MLPModule):
         in_dim: Positive | None = 4,
         hidden_dim: Positive = 10,
         out_dim: Positive | None = 4,
-        loss: Annotated[str, one_of(*LOSSES)] = "mse",
+        loss: LossName = "mse",
         optimizer: OptimizerFactory | None = None,
         scheduler: SchedulerFactory | None = None,
         standardize: bool = False,
-        compile: Annotated[str | None, one_of(*COMPILE_MODES)] = None,
+        compile: CompileMode | None = None,
     ) -> None:
         super().__init__()
         # Partials are code, not data: keeping them out of the checkpoint lets it load weights-only.
