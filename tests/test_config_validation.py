@@ -156,6 +156,7 @@ def test_a_class_takes_only_what_its_signature_declares(key: str, value: object,
             "trainer.check_val_every_n_epoch=null",
         ],
         ["trainer.val_check_interval={seconds:30}"],
+        ["optimizer=adam", "+optimizer.betas=[0.9,0.99]"],  # YAML's list where torch's signature says tuple
     ],
 )
 def test_the_shipped_configs_pass(overrides: list[str], tmp_path: Path, two_cpus_no_gpu: None) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 from omegaconf import Container, OmegaConf
 from pydantic import ConfigDict, TypeAdapter, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic_core import ErrorDetails
 
 from mlplab.errors import UserError
 
@@ -56,16 +57,24 @@ def invalid(key: str, value: Any, hint: Any) -> UserError | None:
         adapter = _adapter.__wrapped__(hint)
     if adapter is None:
         return None
+    errors = _errors(adapter, plain)
+    if not errors or (isinstance(plain, list) and not _errors(adapter, tuple(plain))):  # YAML has no tuples
+        return None  # (Adam's betas=[0.9,0.99] is one)
+    # Of a union's members, those whose type the value has say more than the others' "a valid string".
+    near = [d for d in errors if not d["type"].endswith(("_type", "instance_of", "literal_error"))] or errors
+    words = " or ".join(
+        dict.fromkeys(d["msg"].removeprefix("Value error, ").removeprefix("Input should be ") for d in near)
+    )
+    null = value is not None and "null" not in words and not invalid(key, None, hint)
+    return UserError(f"{key}={value!r} is invalid; allowed: {words}{', or null' * null}")
+
+
+def _errors(adapter: TypeAdapter[Any], value: Any) -> list[ErrorDetails]:
     try:
-        adapter.validate_python(plain)
+        adapter.validate_python(value)
     except ValidationError as e:
-        # Of a union's members, those whose type the value has say more than the others' "a valid string".
-        errors = [d for d in e.errors() if not d["type"].endswith(("_type", "instance_of", "literal_error"))]
-        said = (d["msg"].removeprefix("Value error, ").removeprefix("Input should be ") for d in errors or e.errors())
-        words = " or ".join(dict.fromkeys(said))
-        null = value is not None and "null" not in words and not invalid(key, None, hint)
-        return UserError(f"{key}={value!r} is invalid; allowed: {words}{', or null' * null}")
-    return None
+        return e.errors()
+    return []
 
 
 def type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
