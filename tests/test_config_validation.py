@@ -65,6 +65,19 @@ BAD: dict[str, tuple[Named, ...]] = {
     "data.in_dim=0": ("data.in_dim=0", "allowed"),  # what the user set, not the model.in_dim that follows it
     # The experiment's SGD momentum, where Adam takes none: the way to leave it out.
     "experiment=seed_tutorial optimizer=adam": ("optimizer.momentum", "torch.optim.Adam", "~optimizer.momentum"),
+    # The run passes its own callbacks, loggers and plugins to the Trainer: these would be dropped silently.
+    "+trainer.callbacks=[{_target_:lightning.pytorch.callbacks.Timer}]": (
+        "trainer.callbacks",
+        "allowed",
+        "+callbacks.",
+    ),
+    "+trainer.logger=false": ("trainer.logger=False", "allowed", "logger=csv"),
+    "ckpt_path=5": ("ckpt_path=5", "allowed", "last"),
+    "trainer.devices=[a]": ("trainer.devices=['a']", "allowed", "auto"),
+    # Inside a list: which item is wrong (YAML's list stands for torch's tuple of betas).
+    "optimizer=adam +optimizer.betas=[0.9,a]": ("optimizer.betas", "allowed", "a valid number at [1]"),
+    "callbacks.progress_bar.show=[1]": ("callbacks.progress_bar.show=[1]", "allowed", "string at [0]"),
+    "callbacks.progress_bar.show=train/loss": ("callbacks.progress_bar.show", "allowed", "a list"),
 }
 # On a machine without a GPU, what only a GPU allows (accelerator gpu, devices=-1, lists of GPU indices) is not
 # among what the message allows.
@@ -156,6 +169,7 @@ def test_a_class_takes_only_what_its_signature_declares(key: str, value: object,
             "trainer.check_val_every_n_epoch=null",
         ],
         ["trainer.val_check_interval={seconds:30}"],
+        ["+trainer.max_time={minutes:1.5}", "trainer.val_check_interval={minutes:0.5}"],  # timedelta takes floats
         ["optimizer=adam", "+optimizer.betas=[0.9,0.99]"],  # YAML's list where torch's signature says tuple
     ],
 )

@@ -58,15 +58,23 @@ def invalid(key: str, value: Any, hint: Any) -> UserError | None:
     if adapter is None:
         return None
     errors = _errors(adapter, plain)
-    if not errors or (isinstance(plain, list) and not _errors(adapter, tuple(plain))):  # YAML has no tuples
-        return None  # (Adam's betas=[0.9,0.99] is one)
+    if isinstance(plain, list) and any(d["type"] == "tuple_type" for d in errors):
+        errors = _errors(adapter, tuple(plain))  # YAML has no tuples: Adam's betas=[0.9,0.99] stands for one
+    if not errors:
+        return None
     # Of a union's members, those whose type the value has say more than the others' "a valid string".
     near = [d for d in errors if not d["type"].endswith(("_type", "instance_of", "literal_error"))] or errors
-    words = " or ".join(
-        dict.fromkeys(d["msg"].removeprefix("Value error, ").removeprefix("Input should be ") for d in near)
-    )
+    words = " or ".join(dict.fromkeys(_words(d) for d in near))
     null = value is not None and "null" not in words and not invalid(key, None, hint)
     return UserError(f"{key}={value!r} is invalid; allowed: {words}{', or null' * null}")
+
+
+def _words(error: ErrorDetails) -> str:
+    """pydantic's words for what it wanted, and where in a list: ``a valid number at [1]``."""
+    said = {"missing": "an item", "sequence_str": "a list"}.get(error["type"], error["msg"])
+    said = said.removeprefix("Value error, ").removeprefix("Input should be ")
+    items = [part for part in error["loc"] if isinstance(part, int)]
+    return f"{said} at [{items[-1]}]" if items else said
 
 
 def _errors(adapter: TypeAdapter[Any], value: Any) -> list[ErrorDetails]:

@@ -17,7 +17,7 @@ class RunRules:
     """Top-level keys of conf/train.yaml and conf/eval.yaml."""
 
     seed: Annotated[int, rule("an integer from 0 to 4294967295", lambda v: 0 <= v < 2**32)] | None
-    ckpt_path: str | None
+    ckpt_path: Annotated[str, rule("null, last, or a path to a .ckpt file")] | None
     # A folder under logs/: empty would put runs straight in logs/runs/, beside every task's folder.
     task_name: Annotated[str, rule("a name without '/'", lambda v: v.strip() not in ("", ".", "..") and "/" not in v)]
     train: bool
@@ -51,12 +51,19 @@ class TrainerRules:
     log_every_n_steps: Positive
     accumulate_grad_batches: Positive
     gradient_clip_val: NonNegative | None
+    # Times as Lightning takes them: "DD:HH:MM:SS", or timedelta's arguments ({minutes: 1.5}).
     val_check_interval: (
         Annotated[float, rule("a fraction of an epoch, a number of steps, or a time ('00:00:05:00')", lambda v: v > 0)]
         | str
-        | dict[str, int]
+        | dict[str, float]
         | None
     )
+    max_time: str | dict[str, float] | None
+    devices: Annotated[list[int] | str | int, rule("a number of devices, -1 (all), a list of GPU indices, or auto")]
+    # The run passes its own: these would be dropped without a word.
+    logger: Annotated[None, rule("null; loggers are the logger group's (logger=csv, +logger.NAME={_target_: ...})")]
+    callbacks: Annotated[None, rule("null; callbacks are the callbacks group's (+callbacks.NAME={_target_: ...})")]
+    plugins: Annotated[None, rule("null; the run sets its own (atomic checkpoint writes)")]
     # Lightning's multiprocessing launcher hands back only the weights: the run's epoch, step and checkpoint
     # state would be lost in the process that reports them. A strategy's node holds its start_method.
     strategy: Annotated[
@@ -73,6 +80,7 @@ class TuneRules:
     n_trials: Positive
     workers: Positive
     launcher: Literal["local", "slurm", "slurm_local"]
+    direction: Literal["minimize", "maximize"] | None
 
 
 GROUP_RULES: dict[str, type] = {
@@ -144,7 +152,7 @@ def validate_config(cfg: DictConfig) -> None:
         targets = {key: node} if "_target_" in node else {f"{key}.{n}": e for n, e in node.items()}
         for name, entry in targets.items():
             if isinstance(entry, dict) and "_target_" in entry:
-                check_target_node(name, entry)
+                check_target_node(name, entry, declared=type_hints(GROUP_RULES.get(name, object)))
             elif key in ("callbacks", "logger") and entry is not None:  # a mapping of name -> _target_ config
                 raise UserError(f"{name}={entry!r}: allowed: a config with a _target_, or null to leave it out")
     _check_data(tree)

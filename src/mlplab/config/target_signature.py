@@ -2,7 +2,7 @@
 
 import difflib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from hydra.utils import get_object
@@ -40,8 +40,9 @@ def accepted_params(target: Any) -> tuple[dict[str, Any], bool]:
     return out, True
 
 
-def check_target_node(key: str, node: Mapping[str, Any]) -> None:
-    """``node`` is resolved plain data; raises UserError naming the first key or value that does not fit."""
+def check_target_node(key: str, node: Mapping[str, Any], declared: Collection[str] = ()) -> None:
+    """``node`` is resolved plain data; raises UserError naming the first key or value that does not fit.
+    Values of the ``declared`` keys have been checked by the project's own rules, which take precedence."""
     path = str(node["_target_"])
     if extra := extra_of_target(path):  # before Hydra tries, and logs its own lines about it
         require(extra, f"{key}._target_={path}")
@@ -60,6 +61,13 @@ def check_target_node(key: str, node: Mapping[str, Any]) -> None:
                 f"{key}.{name}={value!r}: not a setting of {path}; {hint}allowed: {', '.join(sorted(params))} "
                 f"(or leave it out: ~{key}.{name})"
             )
-        nested = isinstance(value, dict) and "_target_" in value  # Hydra makes it first; its own node is checked
-        if name in params and not nested and (error := invalid(f"{key}.{name}", value, params[name])):
+        if name in declared or _instantiated(value):
+            continue
+        if name in params and (error := invalid(f"{key}.{name}", value, params[name])):
             raise error
+
+
+def _instantiated(value: Any) -> bool:
+    """A ``_target_`` node or a list of them: Hydra makes it first, and names its key if that fails."""
+    items = value if isinstance(value, list) else [value]
+    return bool(items) and all(isinstance(item, dict) and "_target_" in item for item in items)
