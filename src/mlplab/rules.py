@@ -40,22 +40,12 @@ NonNegative = Annotated[float, rule("a number >= 0", lambda v: v >= 0)]
 Fraction = Annotated[float, rule("a number from 0 to 1", lambda v: 0 <= v <= 1)]
 
 
-@functools.cache
-def _adapter(hint: Any) -> TypeAdapter[Any] | None:
-    try:
-        return TypeAdapter(hint, config=STRICT)
-    except Exception:  # a hint pydantic cannot build a check for (a string forward reference): it takes anything
-        return None
-
-
 def invalid(key: str, value: Any, hint: Any) -> UserError | None:
     """The error for ``key=value`` where ``hint`` declares what is allowed, or None if it fits."""
     plain = OmegaConf.to_container(value, resolve=True) if isinstance(value, Container) else value
     try:
-        adapter = _adapter(hint)
-    except TypeError:  # an unhashable hint
-        adapter = _adapter.__wrapped__(hint)
-    if adapter is None:
+        adapter = TypeAdapter(hint, config=STRICT)
+    except Exception:  # a hint pydantic cannot build a check for (RichProgressBar's theme): it takes anything
         return None
     errors = _errors(adapter, plain)
     if isinstance(plain, list) and any(d["type"] == "tuple_type" for d in errors):

@@ -78,12 +78,12 @@ def jobs(
     conf_dir: Path, parsed: list[Override], params: Callable[[list[str]], dict[str, str]]
 ) -> Iterator[tuple[str, list[str]]]:
     """(error prefix, overrides): sweeps at their first value, then each other option of a swept or searched group."""
-    listed = [(o, values) for o in parsed if (values := _values(o))]
-    base = [_line(o, values[0]) for o, values in listed]
+    listed = [(o, lines) for o in parsed if (lines := _lines(o))]
+    base = [lines[0] for _, lines in listed]
     yield "", base
-    for i, (override, values) in enumerate(listed):
+    for i, (override, lines) in enumerate(listed):
         if override.is_sweep_override() and group_options(conf_dir, override.key_or_group):
-            for line in (_line(override, v) for v in values[1:]):
+            for line in lines[1:]:
                 yield f"in the job with {line}: ", [*base[:i], line, *base[i + 1 :]]
     given = {o.key_or_group for o in parsed}
     for key, search in params(base).items():
@@ -92,7 +92,7 @@ def jobs(
                 [searched] = OverridesParser.create().parse_overrides([f"{key}={search}"])
             except HydraException:
                 continue
-            for line in (_line(searched, v) for v in _values(searched)):
+            for line in _lines(searched):
                 yield f"in the trials with {line}: ", [*base, line]
 
 
@@ -111,16 +111,13 @@ def _searched(cfg: DictConfig | None) -> dict[str, str]:
     return found
 
 
-def _line(override: Override, value: str) -> str:
-    return f"{override.get_key_element()}={value}" if override.is_sweep_override() else str(override.input_line)
-
-
-def _values(override: Override) -> list[str]:
-    """A sweep's values as override text; [] for one that can't be listed (a range without end, …)."""
+def _lines(override: Override) -> list[str]:
+    """The override, a sweep's once per value (key=value); [] for one that can't be listed (a range without end)."""
     try:
-        return list(override.sweep_string_iterator()) if override.is_sweep_override() else [str(override.input_line)]
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else None
     except HydraException:
         return []
+    return [str(override.input_line)] if values is None else [f"{override.get_key_element()}={v}" for v in values]
 
 
 def _compose(conf_dir: Path, config_name: str, overrides: list[str], strict: bool = False) -> DictConfig | None:
@@ -223,5 +220,4 @@ def _through(line: str, where: str, node: object, others: list[str], composed: C
 
 
 def _one_line(error: Exception) -> str:
-    text = str(error).split("Config search path:")[0]
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return " ".join(str(error).split("Config search path:")[0].split())

@@ -104,7 +104,6 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
             inner = inner.__cause__ or inner.__context__
         raise inner or UserError(f"{e.full_key}: {str(e).splitlines()[0]}") from None
     assert isinstance(tree, dict)
-    tree.pop("hydra", None)
     return {str(k): v for k, v in tree.items()}
 
 

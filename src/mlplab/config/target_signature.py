@@ -25,8 +25,6 @@ def accepted_params(target: Any) -> tuple[dict[str, Any], bool]:
         if inspect.isclass(target)
         else [target]
     ):
-        if fn is object.__init__:
-            return out, True
         try:
             params = list(inspect.signature(fn).parameters.values())
         except (TypeError, ValueError):

@@ -1,6 +1,5 @@
 """Hydra callbacks of the train/eval configs: checks before Hydra creates the run directory (torch-free)."""
 
-import copy
 import shutil
 import sys
 from pathlib import Path
@@ -8,7 +7,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from mlplab.errors import EXIT_USER_ERROR, UserError
 from mlplab.run.run_dir import RUN_OUTPUTS, last_checkpoint
@@ -72,10 +71,8 @@ class ValidateConfig(Callback):
                 raise UserError("hydra.run.dir is empty; allowed: a directory for the run, e.g. logs/my_run")
             run_dir = Path(str(config.hydra.run.dir)).absolute()
             run_dir_snapshot.take(run_dir)  # before Hydra writes .hydra/ and the log into it
-            task_cfg = copy.deepcopy(config)
-            with open_dict(task_cfg):  # Hydra sets runtime.output_dir only as the job starts: pin paths.output_dir
-                task_cfg.paths.output_dir = str(run_dir)
-                del task_cfg["hydra"]
+            task_cfg = OmegaConf.masked_copy(config, [str(k) for k in config if k != "hydra"])
+            task_cfg.paths.output_dir = str(run_dir)  # Hydra sets runtime.output_dir only as the job starts
             # Only the train task resumes; an eval into a training run's dir would overwrite its metrics.
             refuse_taken_run_dir(run_dir, OmegaConf.select(task_cfg, "ckpt_path"), can_resume="train" in task_cfg)
             validate_config(task_cfg)
