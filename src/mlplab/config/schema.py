@@ -10,6 +10,7 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from mlplab.config.devices import check_devices
 from mlplab.config.target_signature import check_target_node
 from mlplab.errors import UserError, needs_a_value
+from mlplab.extras import extra_of_target, require
 from mlplab.rules import NonNegative, Positive, invalid, rule, type_hints
 
 
@@ -146,14 +147,19 @@ def validate_config(cfg: DictConfig) -> None:
         )
     _check_group_rules(tree)
     nodes = {k: n for k, n in tree.items() if isinstance(n, dict) and k != "paths"}
+    entries: dict[str, Any] = {}  # a _target_ node, or each entry of a mapping of them
+    for key, node in nodes.items():
+        entries.update({key: node} if "_target_" in node else {f"{key}.{n}": e for n, e in node.items()})
+    targets = {name: e for name, e in entries.items() if isinstance(e, dict) and "_target_" in e}
+    for name, entry in targets.items():  # a missing extra first, before anything imports torch
+        if extra := extra_of_target(str(entry["_target_"])):
+            require(extra, f"{name}._target_={entry['_target_']}")
     # data first: model.in_dim is ${data.in_dim}, and the user set the data's
-    for key, node in sorted(nodes.items(), key=lambda item: item[0] != "data"):  # a _target_ node, or a mapping
-        targets = {key: node} if "_target_" in node else {f"{key}.{n}": e for n, e in node.items()}
-        for name, entry in targets.items():
-            if isinstance(entry, dict) and "_target_" in entry:
-                check_target_node(name, entry, declared=type_hints(GROUP_RULES.get(name, object)))
-            elif key in ("callbacks", "logger") and entry is not None:  # a mapping of name -> _target_ config
-                raise UserError(f"{name}={entry!r}: allowed: a config with a _target_, or null to leave it out")
+    for name, entry in sorted(entries.items(), key=lambda item: item[0] != "data"):
+        if name in targets:
+            check_target_node(name, entry, declared=type_hints(GROUP_RULES.get(name, object)))
+        elif name.split(".")[0] in ("callbacks", "logger") and entry is not None:  # name -> _target_ config
+            raise UserError(f"{name}={entry!r}: allowed: a config with a _target_, or null to leave it out")
     _check_data(tree)
     if isinstance(tree.get("trainer"), dict):
         check_devices(tree["trainer"])
