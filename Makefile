@@ -10,7 +10,7 @@ PIP_INDEX_ARG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 ARGS ?=
 # Test processes (pytest-xdist): one per core; PYTEST_WORKERS=0 runs everything in this one process. Each
 # test module runs on one worker (--dist loadfile), so a run its tests share (a module-scoped fixture) is
-# made once; the modules go out in the order tests/conftest.py puts them: DDP and slow tests first.
+# made once; the modules go out in the order tests/conftest.py puts them: the longest first.
 PYTEST_WORKERS ?= auto
 PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
