@@ -508,12 +508,13 @@ def test_a_target_among_the_features_or_a_column_named_twice_is_refused(tmp_path
 
 
 def test_tab_and_space_separated_text_files_read_like_a_csv(tmp_path: Path) -> None:
-    """A ``.tsv`` with a header, and ``numpy.savetxt``'s ``.txt`` (spaces, no header): the last column the target."""
+    """A ``.tsv`` with a header (a name in it may hold a comma), and ``numpy.savetxt``'s ``.txt`` (spaces, no
+    header): the last column the target."""
     rows = [[i, i % 3, 2 * i] for i in range(20)]
-    (tmp_path / "t.tsv").write_text("a\tb\ty\n" + "".join("\t".join(map(str, r)) + "\n" for r in rows))
+    (tmp_path / "t.tsv").write_text("a, in cm\tb\ty\n" + "".join("\t".join(map(str, r)) + "\n" for r in rows))
     data = FileDataModule(path=str(tmp_path / "t.tsv"), target_columns="y")
     data.setup("fit")
-    assert data.feature_names == ["a", "b"] and data.splits["train"].x.shape[1] == 2
+    assert data.feature_names == ["a, in cm", "b"] and data.splits["train"].x.shape[1] == 2
     np.savetxt(tmp_path / "t.txt", np.array(rows, dtype=float))
     data = FileDataModule(path=str(tmp_path / "t.txt"))
     data.setup("fit")

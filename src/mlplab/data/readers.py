@@ -69,9 +69,9 @@ def _read_delimited(path: Path, where: str, names: Sequence[str] = ()) -> Conten
     with path.open(newline="", encoding="utf-8-sig") as f:  # utf-8-sig: drops the BOM that Excel writes
         first = f.readline()
         f.seek(0)
-        # Commas, unless the first line has none but has semicolons (Excel in many locales) or tabs; else runs
-        # of spaces (numpy.savetxt's default).
-        delimiter = next((d for d in ",;\t" if d in first), None)
+        # A .tsv: tabs (a name in its header may hold a comma). Else commas, unless the first line has none but
+        # has semicolons (Excel in many locales) or tabs; else runs of spaces (numpy.savetxt's default).
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else next((d for d in ",;\t" if d in first), None)
         lines = csv.reader(f, delimiter=delimiter) if delimiter else (line.split() for line in f)
         rows = [[c.strip() for c in row] for row in lines if any(c.strip() for c in row)]
     if not rows:
