@@ -151,7 +151,7 @@ def validate_config(cfg: DictConfig) -> None:
     for key, node in nodes.items():
         entries.update({key: node} if "_target_" in node else {f"{key}.{n}": e for n, e in node.items()})
     targets = {name: e for name, e in entries.items() if isinstance(e, dict) and "_target_" in e}
-    for name, entry in targets.items():  # a missing extra first, before anything imports torch
+    for name, entry in targets.items():  # a missing extra first: before Hydra, or an import of torch, tries
         if extra := extra_of_target(str(entry["_target_"])):
             require(extra, f"{name}._target_={entry['_target_']}")
     # data first: model.in_dim is ${data.in_dim}, and the user set the data's

@@ -8,7 +8,6 @@ from typing import Any
 from hydra.utils import get_object
 
 from mlplab.errors import UserError
-from mlplab.extras import extra_of_target, require
 from mlplab.rules import invalid, type_hints
 
 HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
@@ -40,10 +39,9 @@ def accepted_params(target: Any) -> tuple[dict[str, Any], bool]:
 
 def check_target_node(key: str, node: Mapping[str, Any], declared: Collection[str] = ()) -> None:
     """``node`` is resolved plain data; raises UserError naming the first key or value that does not fit.
-    Values of the ``declared`` keys have been checked by the project's own rules, which take precedence."""
+    Values of the ``declared`` keys have been checked by the project's own rules, which take precedence; a
+    missing extra has been named before (:func:`mlplab.config.schema.validate_config`)."""
     path = str(node["_target_"])
-    if extra := extra_of_target(path):  # before Hydra tries, and logs its own lines about it
-        require(extra, f"{key}._target_={path}")
     try:
         target = get_object(path)
     except Exception as e:
